@@ -1,0 +1,444 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trailwatch/trailwatch/baselines"
+	"github.com/trailwatch/trailwatch/config"
+	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/events"
+)
+
+const replayUsage = `Usage: trailwatch replay [flags] PATH...
+
+Replays archived CloudTrail through the exact production detection code and
+prints the findings production would have routed, as JSON Lines on standard
+output; a summary goes to standard error.
+
+PATH is a CloudTrail S3 log file ({"Records":[...]}, .json or .json.gz), a
+file of JSON Lines (CloudTrail records, EventBridge envelopes or SQS
+messages), a directory (read recursively), or - for standard input. The
+format is detected per file. Records are processed in eventTime order across
+all inputs, and only those the production EventBridge rule selects
+(mutating calls, console sign-ins, calls denied for authorization).
+
+Flags:
+`
+
+type replayOptions struct {
+	configFile    string
+	store         string
+	table         string
+	endpoint      string
+	region        string
+	createTable   bool
+	batchSize     int
+	minSeverity   string
+	includeShadow bool
+	format        string
+	ipRanges      string
+	progress      string
+	quiet         bool
+	window        int
+}
+
+// capacityReporter is implemented by stores that count consumed capacity.
+type capacityReporter interface {
+	ConsumedCapacity() (read, write float64)
+}
+
+// openDynamoDB opens the DynamoDB store; it is set by store_dynamodb.go.
+var openDynamoDB func(ctx context.Context, o *replayOptions, log *slog.Logger) (detectors.Store, error)
+
+func replayFlags(o *replayOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.configFile, "config", "", "thresholds.yaml to use (default: the embedded defaults)")
+	fs.StringVar(&o.store, "store", "memory", "baseline store: memory (embedded) or dynamodb")
+	fs.StringVar(&o.table, "table", "trailwatch-baselines", "DynamoDB table (with --store dynamodb)")
+	fs.StringVar(&o.endpoint, "endpoint", "", "DynamoDB endpoint URL, e.g. http://127.0.0.1:8000 (with --store dynamodb)")
+	fs.StringVar(&o.region, "region", "", "AWS region for the DynamoDB client (default: from the environment, else us-east-1)")
+	fs.BoolVar(&o.createTable, "create-table", false, "create the DynamoDB table if it does not exist")
+	fs.IntVar(&o.batchSize, "batch-size", 100, "events per engine batch, as the Lambda receives them from SQS")
+	fs.StringVar(&o.minSeverity, "min-severity", "", "print findings at or above this severity (default: the config's SNS routing minimum)")
+	fs.BoolVar(&o.includeShadow, "include-shadow", false, "also print findings of detectors in shadow mode (marked \"mode\":\"shadow\")")
+	fs.StringVar(&o.format, "format", "json", "output format: json (JSON Lines) or text (a readable report)")
+	fs.StringVar(&o.ipRanges, "aws-ip-ranges", os.Getenv("TRAILWATCH_AWS_IP_RANGES"), "AWS ip-ranges.json, plain or gzip, to classify AWS-owned addresses (env TRAILWATCH_AWS_IP_RANGES)")
+	fs.StringVar(&o.progress, "progress", "auto", "progress on standard error: auto (when it is a terminal), always or never")
+	fs.BoolVar(&o.quiet, "quiet", false, "do not print the summary")
+	fs.IntVar(&o.window, "reorder-window", 65536, "events held to put records in time order across files")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, replayUsage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+Exit status: 0 on success (malformed records are skipped and counted), 1 when
+the run fails (unusable input path, config or store), 2 on wrong usage.
+`)
+	}
+	return fs
+}
+
+// parseInterleaved parses flags that may come before or after the paths.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var paths []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return paths, nil
+		}
+		if rest[0] == "--" {
+			return append(paths, rest[1:]...), nil
+		}
+		paths = append(paths, rest[0])
+		args = rest[1:]
+	}
+}
+
+func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var o replayOptions
+	fs := replayFlags(&o, stderr)
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageErr("%v", err)
+	}
+	if len(paths) == 0 {
+		fs.Usage()
+		return usageErr("replay needs at least one PATH (a file, a directory, or - for standard input)")
+	}
+	if o.batchSize < 1 || o.batchSize > 10000 {
+		return usageErr("--batch-size must be between 1 and 10000")
+	}
+	if o.format != "json" && o.format != "text" {
+		return usageErr("--format must be json or text")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	cfg := config.Default()
+	if o.configFile != "" {
+		var warnings []config.Problem
+		cfg, warnings, err = config.Load(o.configFile, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "trailwatch: %s: warning: %s\n", o.configFile, w)
+		}
+	}
+	minSev := cfg.Routing.SNSMinSeverity
+	if o.minSeverity != "" {
+		if minSev, err = detectors.ParseSeverity(o.minSeverity); err != nil {
+			return usageErr("--min-severity: %v", err)
+		}
+	}
+	norm := &events.Normalizer{Keying: cfg.Keying}
+	if o.ipRanges != "" {
+		if norm.Ranges, err = events.LoadIPRangesFile(o.ipRanges); err != nil {
+			return err
+		}
+	}
+	if err := events.CheckPaths(paths); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	var store detectors.Store
+	switch o.store {
+	case "memory":
+		store = baselines.NewMemory()
+	case "dynamodb":
+		if openDynamoDB == nil {
+			return errors.New("--store dynamodb is not available in this build")
+		}
+		if store, err = openDynamoDB(ctx, &o, log); err != nil {
+			return err
+		}
+	default:
+		return usageErr("--store must be memory or dynamodb")
+	}
+
+	rd := &events.Reader{Normalizer: norm, Stdin: stdin, Window: o.window}
+	eng := detectors.NewEngine(cfg, store, log)
+	findings := map[string]*replayFinding{}
+	start := time.Now()
+
+	stopProgress := startProgress(o.progress, stderr, &rd.Stats, start)
+	var readErr error
+	batch := make([]events.Event, 0, o.batchSize)
+	var processErr error
+	var failedEvents int
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		res, err := eng.Process(ctx, batch)
+		batch = batch[:0]
+		if err != nil {
+			processErr = err
+			return false
+		}
+		failedEvents += len(res.Failed)
+		for _, u := range res.Updates {
+			rf := findings[u.Finding.ID]
+			if rf == nil {
+				rf = &replayFinding{}
+				findings[u.Finding.ID] = rf
+			}
+			rf.f = u.Finding
+			rf.routed = rf.routed || u.Routed
+		}
+		for n, c := range res.Suppressed {
+			suppressed[n] += c
+		}
+		return true
+	}
+	for ev := range rd.Events(paths, &readErr) {
+		if ctx.Err() != nil {
+			break
+		}
+		batch = append(batch, ev)
+		if len(batch) == o.batchSize && !flush() {
+			break
+		}
+	}
+	if processErr == nil {
+		flush()
+	}
+	stopProgress()
+	elapsed := time.Since(start)
+	if readErr != nil {
+		return readErr
+	}
+	if processErr != nil {
+		return processErr
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+
+	out := selectFindings(findings, minSev, o.includeShadow)
+	if err := writeFindings(stdout, out, o.format); err != nil {
+		return fmt.Errorf("write findings: %w", err)
+	}
+	if !o.quiet {
+		writeSummary(stderr, summaryData{
+			stats: &rd.Stats, elapsed: elapsed, printed: out, all: findings,
+			principals: principalCount(store), store: store, failed: failedEvents,
+			minSev: minSev, suppressed: suppressed,
+		})
+	}
+	if failedEvents > 0 {
+		return fmt.Errorf("%d events could not be saved to the store", failedEvents)
+	}
+	return nil
+}
+
+var suppressed = map[string]int{}
+
+type replayFinding struct {
+	f      detectors.Finding
+	routed bool
+}
+
+// selectFindings returns the findings to print: by default exactly those
+// routed in alert mode at or above the routing minimum, with their final
+// state.
+func selectFindings(all map[string]*replayFinding, minSev detectors.Severity, shadow bool) []detectors.Finding {
+	var out []detectors.Finding
+	for _, rf := range all {
+		f := rf.f
+		if f.Severity < minSev {
+			continue
+		}
+		if f.Mode == detectors.ModeShadow && !shadow {
+			continue
+		}
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].FirstEventTime.Equal(out[j].FirstEventTime) {
+			return out[i].FirstEventTime.Before(out[j].FirstEventTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func writeFindings(w io.Writer, fs []detectors.Finding, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for i := range fs {
+			if err := enc.Encode(&fs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(fs) == 0 {
+		_, err := fmt.Fprintln(w, "No findings.")
+		return err
+	}
+	var b strings.Builder
+	for i, f := range fs {
+		fmt.Fprintf(&b, "%s  %-8s %-18s score %.2f  %s\n", f.FirstEventTime.Format("2006-01-02 15:04:05Z"), f.Severity, f.Detector, f.Score, f.Title)
+		fmt.Fprintf(&b, "    principal: %s", f.Principal)
+		if f.PrincipalARN != "" {
+			fmt.Fprintf(&b, " (%s)", f.PrincipalARN)
+		}
+		fmt.Fprintf(&b, "\n    account %s, region %s, %d event(s) %s .. %s", f.AccountID, f.Region, f.Count,
+			f.FirstEventTime.Format(time.RFC3339), f.LastEventTime.Format(time.RFC3339))
+		if f.Mode == detectors.ModeShadow {
+			b.WriteString(", SHADOW")
+		}
+		b.WriteString("\n    why:\n")
+		for _, r := range f.Reasons {
+			fmt.Fprintf(&b, "      - %s\n", r)
+		}
+		fmt.Fprintf(&b, "    calls: %s\n", strings.Join(f.EventNames, ", "))
+		fmt.Fprintf(&b, "    event ids: %s\n", strings.Join(f.EventIDs, ", "))
+		fmt.Fprintf(&b, "    id: %s\n", f.ID)
+		if i < len(fs)-1 {
+			b.WriteString("\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func principalCount(s detectors.Store) int {
+	if m, ok := s.(interface{ Len() int }); ok {
+		return m.Len()
+	}
+	return -1
+}
+
+type summaryData struct {
+	stats      *events.Stats
+	elapsed    time.Duration
+	printed    []detectors.Finding
+	all        map[string]*replayFinding
+	principals int
+	store      detectors.Store
+	failed     int
+	minSev     detectors.Severity
+	suppressed map[string]int
+}
+
+func writeSummary(w io.Writer, d summaryData) {
+	s := d.stats
+	read := s.Read.Load()
+	secs := d.elapsed.Seconds()
+	if secs <= 0 {
+		secs = 1e-9
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "trailwatch replay summary\n")
+	fmt.Fprintf(&b, "  records read:      %d in %d file(s), %.1f MB\n", read, s.Files.Load(), float64(s.Bytes.Load())/1e6)
+	fmt.Fprintf(&b, "  events decoded:    %d\n", s.Events.Load())
+	fmt.Fprintf(&b, "  events selected:   %d (mutating, console sign-ins, denied calls)\n", s.Selected.Load())
+	skips := s.Skips()
+	reasons := make([]string, 0, len(skips))
+	for r := range skips {
+		reasons = append(reasons, string(r))
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		n := skips[events.SkipReason(r)]
+		ex := s.SkipExample(events.SkipReason(r))
+		if ex != "" {
+			fmt.Fprintf(&b, "  skipped %-26s %d (e.g. %s)\n", r+":", n, ex)
+		} else {
+			fmt.Fprintf(&b, "  skipped %-26s %d\n", r+":", n)
+		}
+	}
+	if late := s.Late.Load(); late > 0 {
+		fmt.Fprintf(&b, "  processed late (beyond the reorder window): %d\n", late)
+	}
+	if d.principals >= 0 {
+		fmt.Fprintf(&b, "  principals:        %d\n", d.principals)
+	}
+	counts := map[string]int{}
+	for _, f := range d.printed {
+		counts[f.Detector+" "+f.Severity.String()]++
+	}
+	fmt.Fprintf(&b, "  findings printed:  %d (severity >= %s; %d findings in all, including unrouted)\n", len(d.printed), d.minSev, len(d.all))
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "    %-36s %d\n", k, counts[k])
+	}
+	for n, c := range d.suppressed {
+		fmt.Fprintf(&b, "  suppressed by %q: %d signal(s)\n", n, c)
+	}
+	if cr, ok := d.store.(capacityReporter); ok {
+		rcu, wcu := cr.ConsumedCapacity()
+		sel := float64(s.Selected.Load())
+		if sel < 1 {
+			sel = 1
+		}
+		fmt.Fprintf(&b, "  dynamodb capacity: %.1f RCU, %.1f WCU in total; %.3f RCU and %.3f WCU per selected event\n", rcu, wcu, rcu/sel, wcu/sel)
+	}
+	if d.failed > 0 {
+		fmt.Fprintf(&b, "  events not saved:  %d\n", d.failed)
+	}
+	fmt.Fprintf(&b, "  throughput:        %.0f records/s (%.2fs)\n", float64(read)/secs, d.elapsed.Seconds())
+	io.WriteString(w, b.String())
+}
+
+// startProgress shows a live count on a terminal.
+func startProgress(mode string, w io.Writer, s *events.Stats, start time.Time) func() {
+	show := mode == "always"
+	if mode == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				show = true
+			}
+		}
+	}
+	if !show {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				n := s.Read.Load()
+				rate := float64(n) / time.Since(start).Seconds()
+				fmt.Fprintf(w, "\r\033[Kreplaying: %d records, %d files, %.1f MB, %.0f records/s", n, s.Files.Load(), float64(s.Bytes.Load())/1e6, rate)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/trailwatch/trailwatch/config"
+)
+
+func runValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: trailwatch validate FILE
+
+Checks a thresholds.yaml against the schema and for meaning: modes,
+thresholds and severity bands, suppressions (each needs a reason and an
+expiry date). Problems are printed with their line numbers; expired
+suppressions are reported as warnings. Exit status 0 when the file is
+usable, 1 when it is not, 2 on wrong usage.
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return usageErr("%v", err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageErr("validate takes exactly one FILE")
+	}
+	path := fs.Arg(0)
+	_, warnings, err := config.Load(path, time.Now())
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
+	}
+	if err != nil {
+		if ce, ok := err.(*config.Error); ok {
+			for _, p := range ce.Problems {
+				fmt.Fprintf(stdout, "%s: %s\n", path, p)
+			}
+			return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s)", path, len(ce.Problems))}
+		}
+		return &exitError{code: 1, err: err}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return nil
+}

@@ -1,0 +1,436 @@
+package detectors
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/trailwatch/trailwatch/events"
+)
+
+// ModelVersion is the version of the baseline model and its scoring. A
+// stored baseline with another version is reset (or migrated) on load.
+const ModelVersion = 1
+
+// Dim is one remembered dimension of a principal's behaviour.
+type Dim int
+
+// The dimensions a baseline remembers.
+const (
+	DimAPI Dim = iota
+	DimNetwork
+	DimUserAgent
+	DimRegion
+	DimAccessKey
+	NumDims
+)
+
+var dimNames = [NumDims]string{"api", "network", "user_agent", "region", "access_key"}
+
+// String returns the dimension's name as used in evidence and subjects.
+func (d Dim) String() string { return dimNames[d] }
+
+// dimCaps bound each dimension. When a dimension is full, the value unseen
+// the longest (then the one seen on the fewest days) is evicted. Caps keep
+// an encoded baseline under about 32 KB whatever the principal does.
+var dimCaps = [NumDims]int{DimAPI: 400, DimNetwork: 160, DimUserAgent: 48, DimRegion: 32, DimAccessKey: 24}
+
+// Value is one remembered value of a dimension, at day grain: it changes
+// at most once per day, which keeps stored baselines cheap to write.
+type Value struct {
+	// First and Last are days since the Unix epoch (UTC).
+	First, Last int32
+	// Days counts the distinct days the value was seen (saturating).
+	Days uint16
+}
+
+// ValueSet is the remembered values of one dimension.
+type ValueSet struct {
+	Values map[string]*Value
+	// Sightings is the sum of Days over values ever added (saturating):
+	// the number of (value, day) observations, Good-Turing's N.
+	Sightings uint32
+}
+
+// WindowRate is a principal's smoothed activity per window: an exponentially
+// weighted mean and variance of log(1+count) over its active windows,
+// plus the count of the current window.
+type WindowRate struct {
+	Window  int64 // index of the current window (unix seconds / window length)
+	Count   uint32
+	Mean    float64
+	Var     float64
+	Windows uint32 // active windows folded into Mean and Var
+	Flagged bool   // a burst was already signalled in this window
+}
+
+// Session is a recently used temporary credential and where it was first
+// used from.
+type Session struct {
+	KeyID    string
+	NetClass events.NetClass
+	NetKey   string
+	First    int64 // unix seconds
+	Last     int64
+	Flagged  bool
+}
+
+// Baseline is what Trailwatch remembers about one principal. The hot part
+// (counters, rates, hour histogram, sessions) changes with every event; the
+// value sets change at most once per value per day. Stores may write the
+// two parts separately: ColdDirty says whether the value sets changed since
+// the baseline was loaded.
+type Baseline struct {
+	Key   string
+	Model int
+
+	// Hot part.
+	Events      uint64
+	Mutating    uint64
+	Denied      uint64
+	FirstSeen   int64 // unix seconds of the earliest event
+	LastSeen    int64 // unix seconds of the latest event
+	ActiveDays  uint32
+	LastDay     int32
+	Hours       [168]uint16 // active hours per hour of week (UTC, Monday 00h first)
+	RecentHours [4]int64    // last counted unix hours, so an hour counts once
+	MutRate     WindowRate
+	DenyRate    WindowRate
+	Sessions    []Session
+
+	// Cold part.
+	Dims [NumDims]ValueSet
+
+	// ColdDirty is set when the cold part changed since load.
+	ColdDirty bool
+}
+
+// NewBaseline returns an empty baseline for a principal key.
+func NewBaseline(key string) *Baseline {
+	b := &Baseline{Key: key, Model: ModelVersion}
+	for i := range b.Dims {
+		b.Dims[i].Values = map[string]*Value{}
+	}
+	return b
+}
+
+// RateWindow is the length of a rate window.
+const RateWindow = 10 * time.Minute
+
+// maxSessions bounds remembered session credentials.
+const maxSessions = 12
+
+// sessionTTL is how long a session credential is remembered: the longest
+// STS session lasts 36 hours.
+const sessionTTL = 36 * 3600
+
+// Learning decides when a principal's novelty is scored.
+type Learning struct {
+	MinEvents int `yaml:"min_events" json:"min_events"`
+	MinDays   int `yaml:"min_days" json:"min_days"`
+}
+
+// Mature reports whether the baseline has learned enough, before seeing an
+// event at t.
+func (b *Baseline) Mature(l Learning, t time.Time) bool {
+	if b.Events < uint64(l.MinEvents) || b.FirstSeen == 0 {
+		return false
+	}
+	return t.Unix()-b.FirstSeen >= int64(l.MinDays)*86400
+}
+
+// HistoryDays is the span of the baseline in days.
+func (b *Baseline) HistoryDays() int {
+	if b.FirstSeen == 0 {
+		return 0
+	}
+	return int((b.LastSeen-b.FirstSeen)/86400) + 1
+}
+
+func dayOf(t time.Time) int32 { return int32(t.Unix() / 86400) }
+
+// Has reports whether a value is remembered in a dimension.
+func (b *Baseline) Has(d Dim, v string) (*Value, bool) {
+	val, ok := b.Dims[d].Values[v]
+	return val, ok
+}
+
+// NewValueProbability is the Good-Turing estimate, with add-one smoothing,
+// of the chance that the next sighting in a dimension is a value never seen
+// before: (N1 + 1) / (N + 2), where N1 counts values seen on exactly one day
+// and N the (value, day) sightings. A principal that meets new values every
+// day has a high N1 and is not surprised by one more.
+func (b *Baseline) NewValueProbability(d Dim) (p float64, n1, n int) {
+	s := &b.Dims[d]
+	for _, v := range s.Values {
+		if v.Days == 1 {
+			n1++
+		}
+	}
+	n = int(s.Sightings)
+	return float64(n1+1) / float64(n+2), n1, n
+}
+
+// Observe folds an event into the baseline. Calls made by an AWS service on
+// the principal's behalf do not teach the principal's network or user agent.
+func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
+	t := ev.Time
+	sec := t.Unix()
+	day := dayOf(t)
+	b.Events++
+	if ev.Mutating {
+		b.Mutating++
+	}
+	if ev.ErrClass == events.ErrDenied {
+		b.Denied++
+	}
+	if b.FirstSeen == 0 || sec < b.FirstSeen {
+		b.FirstSeen = sec
+	}
+	if sec > b.LastSeen {
+		b.LastSeen = sec
+	}
+	if day > b.LastDay {
+		b.ActiveDays++
+		b.LastDay = day
+		b.forget(day, forget)
+	}
+	b.countHour(sec)
+
+	b.see(DimAPI, ev.API, day)
+	b.see(DimRegion, ev.Region, day)
+	if ev.InvokedBy == "" {
+		b.see(DimNetwork, ev.Network.Key, day)
+		b.see(DimUserAgent, ev.UAFamily, day)
+	}
+	if isLongTermKey(ev.AccessKeyID) {
+		b.see(DimAccessKey, ev.AccessKeyID, day)
+	}
+	if ev.Mutating {
+		b.MutRate.observe(sec)
+	}
+	if ev.ErrClass == events.ErrDenied {
+		b.DenyRate.observe(sec)
+	}
+	if isSessionKey(ev.AccessKeyID) && ev.InvokedBy == "" {
+		b.observeSession(ev)
+	}
+}
+
+func isLongTermKey(k string) bool { return len(k) > 4 && k[:4] == "AKIA" }
+func isSessionKey(k string) bool  { return len(k) > 4 && k[:4] == "ASIA" }
+
+func (b *Baseline) see(d Dim, v string, day int32) {
+	if v == "" {
+		return
+	}
+	s := &b.Dims[d]
+	if s.Values == nil {
+		s.Values = map[string]*Value{}
+	}
+	val, ok := s.Values[v]
+	if !ok {
+		if len(s.Values) >= dimCaps[d] {
+			s.evict()
+		}
+		s.Values[v] = &Value{First: day, Last: day, Days: 1}
+		s.Sightings = satAdd32(s.Sightings)
+		b.ColdDirty = true
+		return
+	}
+	switch {
+	case day > val.Last:
+		val.Last = day
+		if val.Days < math.MaxUint16 {
+			val.Days++
+		}
+		s.Sightings = satAdd32(s.Sightings)
+		b.ColdDirty = true
+	case day < val.First:
+		// A late event extends the value's history backwards.
+		val.First = day
+		if val.Days < math.MaxUint16 {
+			val.Days++
+		}
+		s.Sightings = satAdd32(s.Sightings)
+		b.ColdDirty = true
+	}
+}
+
+func satAdd32(x uint32) uint32 {
+	if x == math.MaxUint32 {
+		return x
+	}
+	return x + 1
+}
+
+// evict drops the value unseen the longest, then the one seen on the
+// fewest days, then the smallest, so eviction is deterministic.
+func (s *ValueSet) evict() {
+	var victim string
+	var vv *Value
+	for k, v := range s.Values {
+		if vv == nil || v.Last < vv.Last || (v.Last == vv.Last && (v.Days < vv.Days || (v.Days == vv.Days && k < victim))) {
+			victim, vv = k, v
+		}
+	}
+	if vv != nil {
+		delete(s.Values, victim)
+	}
+}
+
+// forget drops values unseen for longer than the forgetting period.
+func (b *Baseline) forget(today int32, forget time.Duration) {
+	if forget <= 0 {
+		return
+	}
+	cutoff := today - int32(forget/(24*time.Hour))
+	for d := range b.Dims {
+		for k, v := range b.Dims[d].Values {
+			if v.Last < cutoff {
+				delete(b.Dims[d].Values, k)
+				b.ColdDirty = true
+			}
+		}
+	}
+}
+
+// hourOfWeek returns 0..167 with Monday 00:00 UTC as 0.
+func hourOfWeek(t time.Time) int {
+	t = t.UTC()
+	wd := (int(t.Weekday()) + 6) % 7
+	return wd*24 + t.Hour()
+}
+
+func (b *Baseline) countHour(sec int64) {
+	h := sec / 3600
+	for _, r := range b.RecentHours {
+		if r == h {
+			return
+		}
+	}
+	// Replace the oldest remembered hour.
+	oldest := 0
+	for i := range b.RecentHours {
+		if b.RecentHours[i] < b.RecentHours[oldest] {
+			oldest = i
+		}
+	}
+	b.RecentHours[oldest] = h
+	how := hourOfWeek(time.Unix(sec, 0))
+	if b.Hours[how] == math.MaxUint16 {
+		// Halve the histogram to keep its shape within range.
+		for i := range b.Hours {
+			b.Hours[i] /= 2
+		}
+	}
+	b.Hours[how]++
+}
+
+// ActiveHours is the total mass of the hour-of-week histogram.
+func (b *Baseline) ActiveHours() int {
+	n := 0
+	for _, c := range b.Hours {
+		n += int(c)
+	}
+	return n
+}
+
+// rateAlpha is the smoothing of window statistics (about 20 windows).
+const rateAlpha = 0.05
+
+func (r *WindowRate) observe(sec int64) {
+	w := sec / int64(RateWindow/time.Second)
+	switch {
+	case w == r.Window:
+		if r.Count < math.MaxUint32 {
+			r.Count++
+		}
+	case w > r.Window:
+		r.close()
+		r.Window = w
+		r.Count = 1
+		r.Flagged = false
+	default:
+		// An event for a window already closed: too late to count.
+	}
+}
+
+// close folds the finished window into the smoothed statistics.
+func (r *WindowRate) close() {
+	if r.Count == 0 {
+		return
+	}
+	x := math.Log1p(float64(r.Count))
+	if r.Windows == 0 {
+		r.Mean, r.Var = x, 0.25
+	} else {
+		d := x - r.Mean
+		r.Mean += rateAlpha * d
+		r.Var = (1 - rateAlpha) * (r.Var + rateAlpha*d*d)
+	}
+	// Keep float32 precision, as stored, so a baseline behaves the same
+	// whether it stayed in memory or went through a store.
+	r.Mean, r.Var = float64(float32(r.Mean)), float64(float32(r.Var))
+	r.Windows++
+}
+
+// Expected is the rate a window may reach without surprise: the smoothed
+// log-mean raised by two of the principal's own standard deviations, so a
+// bursty principal (a CI role) tolerates more than a steady one.
+func (r *WindowRate) Expected() float64 {
+	sd := math.Sqrt(math.Max(r.Var, 0.04))
+	return math.Max(1, math.Expm1(r.Mean+2*sd))
+}
+
+// CurrentCount returns the count of the window holding sec, including the
+// event at sec (which the caller has not observed yet).
+func (r *WindowRate) CurrentCount(sec int64) uint32 {
+	w := sec / int64(RateWindow/time.Second)
+	if w == r.Window {
+		return r.Count + 1
+	}
+	if w > r.Window {
+		return 1
+	}
+	return 0
+}
+
+func (b *Baseline) observeSession(ev *events.Event) {
+	sec := ev.Time.Unix()
+	// Drop expired sessions.
+	kept := b.Sessions[:0]
+	for _, s := range b.Sessions {
+		if sec-s.Last <= sessionTTL {
+			kept = append(kept, s)
+		}
+	}
+	b.Sessions = kept
+	for i := range b.Sessions {
+		s := &b.Sessions[i]
+		if s.KeyID == ev.AccessKeyID {
+			if sec > s.Last {
+				s.Last = sec
+			}
+			return
+		}
+	}
+	if len(b.Sessions) >= maxSessions {
+		sort.Slice(b.Sessions, func(i, j int) bool { return b.Sessions[i].Last > b.Sessions[j].Last })
+		b.Sessions = b.Sessions[:maxSessions-1]
+	}
+	b.Sessions = append(b.Sessions, Session{
+		KeyID: ev.AccessKeyID, NetClass: ev.Network.Class, NetKey: ev.Network.Key,
+		First: sec, Last: sec,
+	})
+}
+
+// Session returns the remembered session for a credential.
+func (b *Baseline) Session(keyID string) *Session {
+	for i := range b.Sessions {
+		if b.Sessions[i].KeyID == keyID {
+			return &b.Sessions[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+package detectors
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trailwatch/trailwatch/events"
+)
+
+// maxCases bounds the findings remembered per principal for dedupe.
+const maxCases = 12
+
+// maxSubjects bounds the signals one finding remembers.
+const maxSubjects = 24
+
+// Case is a finding in progress: the signals of one principal that fold
+// together, and what was already routed. It is persisted with the
+// principal's state so that dedupe holds across processes.
+type Case struct {
+	Finding Finding      `json:"finding"`
+	Mode    Mode         `json:"mode"`
+	Signals []CaseSignal `json:"signals"`
+	Opened  int64        `json:"opened"`
+	Last    int64        `json:"last"`
+	// Routed is the highest severity already routed, or -1.
+	Routed int `json:"routed"`
+}
+
+// CaseSignal is the strongest signal seen for one subject.
+type CaseSignal struct {
+	Detector string         `json:"detector"`
+	Subject  string         `json:"subject"`
+	Group    string         `json:"group"`
+	Score    float64        `json:"score"`
+	Floor    Severity       `json:"floor"`
+	Title    string         `json:"title"`
+	Reason   string         `json:"reason"`
+	Evidence map[string]any `json:"evidence,omitempty"`
+}
+
+// fold adds an event's signals to the principal's cases and returns the
+// case that changed, if any.
+//
+// A signal whose subject a recent case (within the dedupe window) already
+// holds only counts the event there. Other signals join the case still
+// open (within the case window of its last signal), or open a new one. The
+// case's score combines its signals: the strongest per group (signals of a
+// group are not independent evidence), then a noisy-OR across groups, so
+// several weak signals make one stronger finding rather than many weak
+// ones.
+func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) *Case {
+	cfg := e.Config
+	t := ev.Time.Unix()
+	var open *Case
+	var fresh []Signal
+	var folded *Case
+	for _, s := range sigs {
+		if cs := st.caseWithSubject(s.Subject, mode, t, cfg.Windows.Dedupe); cs != nil {
+			folded = cs
+			continue
+		}
+		fresh = append(fresh, s)
+	}
+	if len(fresh) == 0 {
+		if folded == nil {
+			return nil
+		}
+		folded.addEvent(ev, t)
+		st.CasesDirty = true
+		return folded
+	}
+	open = st.openCase(mode, t, cfg.Windows.Case)
+	if open == nil {
+		open = &Case{Mode: mode, Opened: t, Last: t, Routed: -1}
+		top := strongest(fresh)
+		open.Finding = Finding{
+			Detector:     top.Detector,
+			Mode:         mode,
+			Principal:    ev.Principal,
+			PrincipalARN: ev.PrincipalARN,
+			AccountID:    ev.Account,
+			Region:       ev.Region,
+			DedupeKey:    top.Detector + "|" + ev.Principal + "|" + top.Subject,
+		}
+		open.Finding.ID = FindingID(open.Finding.DedupeKey)
+		st.Cases = append(st.Cases, open)
+	}
+	for _, s := range fresh {
+		open.addSignal(s)
+	}
+	open.addEvent(ev, t)
+	if folded != nil && folded != open {
+		folded.addEvent(ev, t)
+	}
+	open.rescore(cfg, ev.Principal)
+	st.CasesDirty = true
+	return open
+}
+
+func strongest(sigs []Signal) Signal {
+	best := sigs[0]
+	for _, s := range sigs[1:] {
+		if s.Score > best.Score {
+			best = s
+		}
+	}
+	return best
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func (st *State) caseWithSubject(subject string, mode Mode, t int64, window time.Duration) *Case {
+	for _, cs := range st.Cases {
+		if cs.Mode != mode || abs64(t-cs.Last) > int64(window/time.Second) {
+			continue
+		}
+		for _, s := range cs.Signals {
+			if s.Subject == subject {
+				return cs
+			}
+		}
+	}
+	return nil
+}
+
+func (st *State) openCase(mode Mode, t int64, window time.Duration) *Case {
+	var best *Case
+	for _, cs := range st.Cases {
+		if cs.Mode != mode || abs64(t-cs.Last) > int64(window/time.Second) || len(cs.Signals) >= maxSubjects {
+			continue
+		}
+		if best == nil || cs.Last > best.Last {
+			best = cs
+		}
+	}
+	return best
+}
+
+// pruneCases forgets cases older than the dedupe window and keeps at most
+// maxCases, dropping the oldest.
+func (st *State) pruneCases(now int64, window time.Duration) {
+	kept := st.Cases[:0]
+	for _, cs := range st.Cases {
+		if now-cs.Last <= int64(window/time.Second) {
+			kept = append(kept, cs)
+		} else {
+			st.CasesDirty = true
+		}
+	}
+	st.Cases = kept
+	if len(st.Cases) > maxCases {
+		sort.SliceStable(st.Cases, func(i, j int) bool { return st.Cases[i].Last > st.Cases[j].Last })
+		st.Cases = st.Cases[:maxCases]
+		st.CasesDirty = true
+	}
+}
+
+func (cs *Case) addSignal(s Signal) {
+	for i := range cs.Signals {
+		if cs.Signals[i].Subject == s.Subject {
+			if s.Score > cs.Signals[i].Score {
+				cs.Signals[i] = caseSignal(s)
+			}
+			return
+		}
+	}
+	cs.Signals = append(cs.Signals, caseSignal(s))
+}
+
+func caseSignal(s Signal) CaseSignal {
+	return CaseSignal{Detector: s.Detector, Subject: s.Subject, Group: s.Group, Score: s.Score,
+		Floor: s.Floor, Title: s.Title, Reason: s.Reason, Evidence: s.Evidence}
+}
+
+func (cs *Case) addEvent(ev *events.Event, t int64) {
+	for _, id := range cs.Finding.EventIDs {
+		if id == ev.ID {
+			return // a redelivered event is not counted twice
+		}
+	}
+	cs.Finding.AddEvent(ev.ID, ev.API, ev.Time)
+	if t > cs.Last {
+		cs.Last = t
+	}
+}
+
+// rescore recomputes the finding's score, severity, title, reasons and
+// evidence from its signals.
+func (cs *Case) rescore(cfg *Config, principal string) {
+	groups := map[string]float64{}
+	floor := SeverityInfo
+	for _, s := range cs.Signals {
+		if s.Score > groups[s.Group] {
+			groups[s.Group] = s.Score
+		}
+		if s.Floor > floor {
+			floor = s.Floor
+		}
+	}
+	miss := 1.0
+	for _, g := range groups {
+		miss *= 1 - clamp01(g)
+	}
+	score := 1 - miss
+	sigs := append([]CaseSignal(nil), cs.Signals...)
+	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].Score > sigs[j].Score })
+	top := sigs[0]
+	f := &cs.Finding
+	f.Detector = top.Detector
+	f.Score = math.Round(score*1000) / 1000
+	sev := cfg.Detector(top.Detector).Severity.Severity(score)
+	if floor > sev {
+		sev = floor
+	}
+	f.Severity = sev
+	name := DisplayName(principal)
+	title := name + " " + top.Title
+	var extras []string
+	for _, s := range sigs[1:] {
+		if len(extras) == 2 {
+			break
+		}
+		if s.Detector == IDFirstSeen || s.Detector == IDUnusualHour {
+			extras = append(extras, s.Title)
+		}
+	}
+	if len(extras) > 0 {
+		title += ", " + strings.Join(extras, ", ")
+	}
+	f.Title = truncateRunes(title, 200)
+	f.Reasons = f.Reasons[:0]
+	var details []map[string]any
+	for _, s := range sigs {
+		f.Reasons = append(f.Reasons, s.Reason)
+		d := map[string]any{"detector": s.Detector, "subject": s.Subject, "score": round4(s.Score)}
+		for k, v := range s.Evidence {
+			d[k] = v
+		}
+		details = append(details, d)
+	}
+	f.Evidence = map[string]any{
+		"combined_score": f.Score,
+		"signals":        details,
+	}
+	if len(sigs) > 1 {
+		f.Evidence["combination"] = fmt.Sprintf("noisy-OR over %d independent groups of %d signals", len(groups), len(sigs))
+	}
+}
+
+func (f Finding) clone() Finding {
+	c := f
+	c.EventIDs = append([]string(nil), f.EventIDs...)
+	c.EventNames = append([]string(nil), f.EventNames...)
+	c.Reasons = append([]string(nil), f.Reasons...)
+	if f.Evidence != nil {
+		b, _ := json.Marshal(f.Evidence)
+		c.Evidence = nil
+		_ = json.Unmarshal(b, &c.Evidence)
+	}
+	return c
+}
+
+// EncodeCases encodes the dedupe state.
+func EncodeCases(cases []*Case) ([]byte, error) {
+	if len(cases) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(cases)
+}
+
+// DecodeCases decodes what EncodeCases wrote.
+func DecodeCases(b []byte) ([]*Case, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var cs []*Case
+	if err := json.Unmarshal(b, &cs); err != nil {
+		return nil, fmt.Errorf("decode cases: %w", err)
+	}
+	return cs, nil
+}

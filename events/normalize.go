@@ -1,0 +1,482 @@
+package events
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+)
+
+// NetClass is the kind of place a call came from.
+type NetClass string
+
+// Network classes.
+const (
+	NetPublic      NetClass = "public"       // an address outside AWS's ranges
+	NetPrivate     NetClass = "private"      // RFC 1918, ULA, loopback (VPC endpoints)
+	NetAWS         NetClass = "aws"          // inside AWS's published ranges
+	NetAWSInternal NetClass = "aws-internal" // "AWS Internal"
+	NetService     NetClass = "service"      // a service DNS name, e.g. lambda.amazonaws.com
+	NetUnknown     NetClass = "unknown"      // empty or unparseable
+)
+
+// Network is a source network at the grain detectors judge it.
+type Network struct {
+	Class NetClass
+	// Key identifies the network in a baseline: an IPv4 /24 or IPv6 /48
+	// for public and private addresses, "aws/<region>" for AWS-owned
+	// addresses, the DNS name for services.
+	Key string
+	// Service and Region are set for AWS-owned addresses.
+	Service string
+	Region  string
+}
+
+// ErrorClass groups error codes.
+type ErrorClass string
+
+// Error classes.
+const (
+	ErrNone      ErrorClass = ""
+	ErrDenied    ErrorClass = "denied"
+	ErrThrottled ErrorClass = "throttled"
+	ErrNotFound  ErrorClass = "not-found"
+	ErrOther     ErrorClass = "other"
+)
+
+// Event is a normalized CloudTrail record: what detectors need, plus the
+// record itself for detectors that inspect request parameters.
+type Event struct {
+	Record *Record
+	Time   time.Time
+	ID     string
+	// Account is the account the call was made in.
+	Account string
+	Region  string
+	// Service is the event source without ".amazonaws.com"; API is
+	// "service:EventName".
+	Service string
+	API     string
+	// Principal is the baseline key; PrincipalARN the caller's ARN.
+	Principal     string
+	PrincipalARN  string
+	PrincipalType string
+	// Human is true for principals keyed per session (federated people).
+	Human       bool
+	AccessKeyID string
+	// InvokedBy is set when an AWS service made the call on the
+	// principal's behalf; such calls say nothing about the principal's
+	// own network or user agent.
+	InvokedBy string
+	Mutating  bool
+	Selected  bool
+	Network   Network
+	UAFamily  string
+	ErrorCode string
+	ErrClass  ErrorClass
+	// MFA is true when the session or sign-in used MFA.
+	MFA bool
+	// ConsoleSignIn marks AwsConsoleSignIn events.
+	ConsoleSignIn bool
+}
+
+// KeyingRules say which roles are human-federated and so keyed per session
+// name. Patterns are path.Match globs over the role name.
+type KeyingRules struct {
+	PerSessionRoles []string
+}
+
+// DefaultKeyingRules keys IAM Identity Center roles per session.
+func DefaultKeyingRules() KeyingRules {
+	return KeyingRules{PerSessionRoles: []string{"AWSReservedSSO_*"}}
+}
+
+// Normalizer turns records into events. It is safe for concurrent use.
+type Normalizer struct {
+	Ranges *IPRanges
+	Keying KeyingRules
+}
+
+// SkipReason says why a record was not used.
+type SkipReason string
+
+// Skip reasons, counted in replay summaries and metrics.
+const (
+	SkipMalformed    SkipReason = "malformed_json"
+	SkipTooLarge     SkipReason = "record_too_large"
+	SkipNoTime       SkipReason = "missing_event_time"
+	SkipBadTime      SkipReason = "bad_event_time"
+	SkipNoName       SkipReason = "missing_event_name"
+	SkipNoPrincipal  SkipReason = "missing_principal"
+	SkipNotRecord    SkipReason = "not_a_cloudtrail_record"
+	SkipUnreadable   SkipReason = "unreadable_input"
+	SkipCorruptGzip  SkipReason = "corrupt_gzip"
+	SkipBinary       SkipReason = "not_json"
+	SkipNotSelected  SkipReason = "not_selected"
+	SkipDetailType   SkipReason = "unsupported_detail_type"
+	SkipLate         SkipReason = "late_out_of_order"
+	SkipDuplicateEvt SkipReason = "duplicate_event"
+)
+
+// SkipError is returned by Normalize for records that cannot be used.
+type SkipError struct {
+	Reason SkipReason
+	Detail string
+}
+
+func (e *SkipError) Error() string {
+	if e.Detail == "" {
+		return string(e.Reason)
+	}
+	return string(e.Reason) + ": " + e.Detail
+}
+
+// Normalize derives the event from a record, or returns a *SkipError.
+func (n *Normalizer) Normalize(r *Record) (Event, error) {
+	if r.EventTime == "" {
+		return Event{}, &SkipError{Reason: SkipNoTime}
+	}
+	t, err := ParseTime(r.EventTime)
+	if err != nil {
+		return Event{}, &SkipError{Reason: SkipBadTime, Detail: truncate(r.EventTime, 40)}
+	}
+	if r.EventName == "" || r.EventSource == "" {
+		return Event{}, &SkipError{Reason: SkipNoName}
+	}
+	ev := Event{
+		Record:    r,
+		Time:      t.UTC(),
+		ID:        r.EventID,
+		Region:    r.AWSRegion,
+		Service:   strings.TrimSuffix(r.EventSource, ".amazonaws.com"),
+		InvokedBy: r.UserIdentity.InvokedBy,
+		ErrorCode: r.ErrorCode,
+		ErrClass:  ClassifyError(r.ErrorCode),
+	}
+	ev.API = ev.Service + ":" + r.EventName
+	ev.Account = r.RecipientAccountID
+	if ev.Account == "" {
+		ev.Account = r.UserIdentity.AccountID
+	}
+	p, err := n.principal(r, ev.Account)
+	if err != nil {
+		return Event{}, err
+	}
+	ev.Principal, ev.PrincipalARN, ev.Human = p.key, p.arn, p.human
+	ev.PrincipalType = r.UserIdentity.Type
+	ev.AccessKeyID = r.UserIdentity.AccessKeyID
+	if ev.ID == "" {
+		// Without an ID dedupe cannot recognize a redelivery; derive a
+		// stable one from what identifies the call.
+		ev.ID = fmt.Sprintf("derived-%s-%s-%s", r.EventTime, ev.API, ev.Principal)
+	}
+	ev.ConsoleSignIn = r.EventType == "AwsConsoleSignIn"
+	ev.Mutating = IsMutating(r)
+	ev.Network = n.ClassifySource(r.SourceIPAddress)
+	ev.UAFamily = UserAgentFamily(r.UserAgent)
+	ev.MFA = mfaUsed(r)
+	ev.Selected = Selected(r, ev.Mutating)
+	return ev, nil
+}
+
+// deniedCodes are the authorization failures that the EventBridge rule
+// selects even on read-only calls. Keep this list equal to the one in the
+// CDK app's ingestion rule (infra).
+var deniedCodes = []string{
+	"AccessDenied",
+	"AccessDeniedException",
+	"UnauthorizedOperation",
+	"Client.UnauthorizedOperation",
+	"UnauthorizedAccess",
+	"AuthorizationError",
+	"AuthorizationErrorException",
+	"NotAuthorized",
+	"Forbidden",
+	"InvalidClientTokenId",
+}
+
+// DeniedErrorCodes returns the authorization error codes the production
+// rule selects.
+func DeniedErrorCodes() []string { return append([]string(nil), deniedCodes...) }
+
+// Selected applies the production EventBridge rule: mutating API calls,
+// console sign-ins, and any call denied for authorization. Service events
+// are not selected.
+func Selected(r *Record, mutating bool) bool {
+	if r.EventType == "AwsServiceEvent" {
+		return false
+	}
+	if r.EventType == "AwsConsoleSignIn" {
+		return true
+	}
+	if mutating {
+		return true
+	}
+	for _, c := range deniedCodes {
+		if r.ErrorCode == c {
+			return true
+		}
+	}
+	return false
+}
+
+// readPrefixes mark read-only calls by name when readOnly is absent.
+var readPrefixes = []string{
+	"Describe", "Get", "List", "Head", "Lookup", "Search", "Scan", "Query",
+	"BatchGet", "Select", "Check", "Validate", "Estimate", "Preview",
+	"Simulate", "Verify", "Decrypt", "View", "Filter", "Discover", "Export",
+}
+
+// IsMutating reports whether the call changes state: readOnly false, or,
+// when readOnly is absent, a name that is not a read.
+func IsMutating(r *Record) bool {
+	if r.ReadOnly != nil {
+		return !*r.ReadOnly
+	}
+	if r.EventType == "AwsConsoleSignIn" {
+		return false
+	}
+	for _, p := range readPrefixes {
+		if strings.HasPrefix(r.EventName, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// ClassifyError groups an error code into a class.
+func ClassifyError(code string) ErrorClass {
+	if code == "" {
+		return ErrNone
+	}
+	c := strings.ToLower(code)
+	switch {
+	case strings.Contains(c, "accessdenied"), strings.Contains(c, "unauthorized"),
+		strings.Contains(c, "forbidden"), strings.Contains(c, "notauthorized"),
+		strings.Contains(c, "authorizationerror"), c == "invalidclienttokenid",
+		strings.Contains(c, "authfailure"):
+		return ErrDenied
+	case strings.Contains(c, "throttl"), strings.Contains(c, "limitexceeded"),
+		strings.Contains(c, "toomanyrequests"), strings.Contains(c, "slowdown"):
+		return ErrThrottled
+	case strings.Contains(c, "notfound"), strings.HasPrefix(c, "nosuch"):
+		return ErrNotFound
+	}
+	return ErrOther
+}
+
+// ClassifySource classifies a sourceIPAddress value.
+func (n *Normalizer) ClassifySource(src string) Network {
+	src = strings.TrimSpace(src)
+	switch {
+	case src == "":
+		return Network{Class: NetUnknown, Key: "unknown"}
+	case strings.EqualFold(src, "AWS Internal"):
+		return Network{Class: NetAWSInternal, Key: "aws-internal"}
+	case strings.HasSuffix(src, ".amazonaws.com"):
+		return Network{Class: NetService, Key: src}
+	}
+	addr, err := netip.ParseAddr(src)
+	if err != nil {
+		return Network{Class: NetUnknown, Key: "other:" + truncate(src, 64)}
+	}
+	addr = addr.Unmap()
+	if rng, ok := n.Ranges.Lookup(addr); ok {
+		return Network{Class: NetAWS, Key: "aws/" + rng.Region, Service: rng.Service, Region: rng.Region}
+	}
+	bits := 24
+	if addr.Is6() {
+		bits = 48
+	}
+	pfx, err := addr.Prefix(bits)
+	if err != nil {
+		return Network{Class: NetUnknown, Key: "other:" + truncate(src, 64)}
+	}
+	class := NetPublic
+	if addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
+		class = NetPrivate
+	}
+	return Network{Class: class, Key: pfx.String()}
+}
+
+type principal struct {
+	key, arn string
+	human    bool
+}
+
+// PrincipalKey returns the baseline key of the record's caller, the ARN
+// shown to people, and whether the principal is a person keyed per session.
+func (n *Normalizer) PrincipalKey(r *Record) (key, arn string, human bool, err error) {
+	acct := r.RecipientAccountID
+	if acct == "" {
+		acct = r.UserIdentity.AccountID
+	}
+	p, err := n.principal(r, acct)
+	return p.key, p.arn, p.human, err
+}
+
+func (n *Normalizer) principal(r *Record, acct string) (principal, error) {
+	u := &r.UserIdentity
+	if u.AccountID != "" {
+		acct = u.AccountID
+	}
+	noPrincipal := &SkipError{Reason: SkipNoPrincipal, Detail: "userIdentity type " + truncate(u.Type, 32)}
+	switch u.Type {
+	case "IAMUser":
+		name := u.UserName
+		if name == "" {
+			name = lastSegment(u.ARN)
+		}
+		if name == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: acct + ":user/" + name, arn: u.ARN}, nil
+	case "Root":
+		return principal{key: acct + ":root", arn: u.ARN}, nil
+	case "AssumedRole":
+		role := ""
+		roleAcct := acct
+		issuerARN := ""
+		if sc := u.SessionContext; sc != nil {
+			role = sc.SessionIssuer.UserName
+			issuerARN = sc.SessionIssuer.ARN
+			if sc.SessionIssuer.AccountID != "" {
+				roleAcct = sc.SessionIssuer.AccountID
+			}
+		}
+		// arn:aws:sts::123:assumed-role/RoleName/SessionName
+		session := ""
+		if rest, ok := strings.CutPrefix(resourcePart(u.ARN), "assumed-role/"); ok {
+			parts := strings.SplitN(rest, "/", 2)
+			if role == "" {
+				role = parts[0]
+			}
+			if len(parts) == 2 {
+				session = parts[1]
+			}
+		}
+		if role == "" {
+			return principal{}, noPrincipal
+		}
+		arn := issuerARN
+		if arn == "" {
+			arn = u.ARN
+		}
+		if session != "" && n.perSession(role) {
+			return principal{key: roleAcct + ":role/" + role + "/" + session, arn: u.ARN, human: true}, nil
+		}
+		return principal{key: roleAcct + ":role/" + role, arn: arn}, nil
+	case "FederatedUser":
+		name := ""
+		if rest, ok := strings.CutPrefix(resourcePart(u.ARN), "federated-user/"); ok {
+			name = rest
+		}
+		if name == "" {
+			name = u.PrincipalID
+		}
+		if name == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: acct + ":federated-user/" + name, arn: u.ARN, human: true}, nil
+	case "AWSService":
+		svc := u.InvokedBy
+		if svc == "" {
+			svc = r.SourceIPAddress
+		}
+		if svc == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: r.RecipientAccountID + ":service/" + svc, arn: svc}, nil
+	case "AWSAccount":
+		other := u.AccountID
+		if other == "" {
+			other = u.PrincipalID
+		}
+		if other == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: r.RecipientAccountID + ":account/" + other, arn: "arn:aws:iam::" + other + ":root"}, nil
+	case "IdentityCenterUser":
+		name := u.UserName
+		if name == "" && u.OnBehalfOf != nil {
+			name = u.OnBehalfOf.UserID
+		}
+		if name == "" {
+			name = u.PrincipalID
+		}
+		if name == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: r.RecipientAccountID + ":identitycenter/" + name, arn: u.ARN, human: true}, nil
+	case "WebIdentityUser", "SAMLUser":
+		name := u.UserName
+		if name == "" {
+			name = u.PrincipalID
+		}
+		if name == "" {
+			return principal{}, noPrincipal
+		}
+		kind := "web-identity/"
+		if u.Type == "SAMLUser" {
+			kind = "saml/"
+		}
+		return principal{key: r.RecipientAccountID + ":" + kind + name, human: true}, nil
+	default:
+		id := u.ARN
+		if id == "" {
+			id = u.PrincipalID
+		}
+		if id == "" {
+			return principal{}, noPrincipal
+		}
+		return principal{key: acct + ":unknown/" + truncate(id, 128), arn: u.ARN}, nil
+	}
+}
+
+func (n *Normalizer) perSession(role string) bool {
+	for _, pat := range n.Keying.PerSessionRoles {
+		if ok, _ := path.Match(pat, role); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func mfaUsed(r *Record) bool {
+	if sc := r.UserIdentity.SessionContext; sc != nil && sc.Attributes.MFAAuthenticated == "true" {
+		return true
+	}
+	if r.EventType == "AwsConsoleSignIn" && len(r.AdditionalEventData) > 0 {
+		return strings.Contains(string(r.AdditionalEventData), `"MFAUsed":"Yes"`) ||
+			strings.Contains(string(r.AdditionalEventData), `"MFAUsed": "Yes"`)
+	}
+	return false
+}
+
+// resourcePart returns what follows the fifth colon of an ARN.
+func resourcePart(arn string) string {
+	for i := 0; i < 5; i++ {
+		j := strings.IndexByte(arn, ':')
+		if j < 0 {
+			return ""
+		}
+		arn = arn[j+1:]
+	}
+	return arn
+}
+
+func lastSegment(arn string) string {
+	res := resourcePart(arn)
+	if i := strings.LastIndexByte(res, '/'); i >= 0 {
+		return res[i+1:]
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
