@@ -16,7 +16,9 @@ import (
 // Scoring: AWS-internal then outside AWS scores 0.9 (at least HIGH); two
 // public networks that share no /16 (IPv4) or /32 (IPv6), the second never
 // used by the principal before, score 0.4, since people's sessions move
-// between home, office and VPN. Calls an AWS service
+// between home, office and VPN; the score shrinks by the square of the
+// principal's Good-Turing chance of a new network, so a principal whose
+// addresses churn is not flagged. Calls an AWS service
 // made with the credential on the principal's behalf are ignored.
 type CredentialPinning struct{}
 
@@ -54,7 +56,10 @@ func (CredentialPinning) Check(c *Context, ev *events.Event) []Signal {
 		if _, known := c.Baseline.Has(DimNetwork, ev.Network.Key); known {
 			return nil
 		}
-		score = 0.4
+		// A principal whose addresses churn (a function on AWS addresses
+		// when AWS's ranges are not loaded) is not surprised by another.
+		p, _, _ := c.Baseline.NewValueProbability(DimNetwork)
+		score = 0.4 * (1 - p) * (1 - p)
 	case firstAWS && ev.Network.Class == events.NetAWS && s.NetKey != ev.Network.Key:
 		// Another AWS region: unusual, weak.
 		score = 0.25

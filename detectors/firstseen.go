@@ -55,7 +55,7 @@ func (d FirstSeen) Check(c *Context, ev *events.Event) []Signal {
 	}
 	b := c.Baseline
 	var out []Signal
-	try := func(dim Dim, value string, weight float64, title, what string) {
+	try := func(dim Dim, value string, weight float64, title string, what func() string) {
 		if value == "" {
 			return
 		}
@@ -82,7 +82,7 @@ func (d FirstSeen) Check(c *Context, ev *events.Event) []Signal {
 			Score:    score,
 			Title:    title,
 			Reason: fmt.Sprintf("%s in %s of history (%s, %s; chance of a new one about %s)",
-				what, plural(b.HistoryDays(), "day", "days"), plural(int(b.Events), "call", "calls"),
+				what(), plural(b.HistoryDays(), "day", "days"), plural(int(b.Events), "call", "calls"),
 				plural(known, "distinct "+dimNoun(dim), "distinct "+dimNoun(dim)+"s"), pct(p)),
 			Evidence: ev,
 		})
@@ -91,25 +91,35 @@ func (d FirstSeen) Check(c *Context, ev *events.Event) []Signal {
 	if sensitiveServices[ev.Service] {
 		w = weightSensitiveAPI
 	}
-	try(DimAPI, ev.API, w, "called "+ev.API+" for the first time",
-		fmt.Sprintf("first time %s called %s", c.Name, ev.API))
-	try(DimRegion, ev.Region, weightRegion, "first call in region "+ev.Region,
-		fmt.Sprintf("first time %s acted in region %s (usual: %s)", c.Name, ev.Region, usual(b, DimRegion, 3)))
+	try(DimAPI, ev.API, w, "called "+ev.API+" for the first time", func() string {
+		return fmt.Sprintf("first time %s called %s", c.Name, ev.API)
+	})
+	try(DimRegion, ev.Region, weightRegion, "first call in region "+ev.Region, func() string {
+		return fmt.Sprintf("first time %s acted in region %s (usual: %s)", c.Name, ev.Region, usual(b, DimRegion, 3))
+	})
 	ownCall := ev.InvokedBy == "" && ev.PrincipalType != "AWSService"
 	if ownCall {
-		nw := weightNetwork
-		what := fmt.Sprintf("source network %s never seen for %s (usual: %s)", ev.Network.Key, c.Name, usual(b, DimNetwork, 3))
-		if (ev.Network.Class == events.NetPublic || ev.Network.Class == events.NetUnknown) && onlyAWSNetworks(b) {
-			nw = weightLeftAWS
-			what = fmt.Sprintf("first call by %s from outside AWS: %s (always before from %s)", c.Name, ev.Network.Key, usual(b, DimNetwork, 3))
+		if _, known := b.Has(DimNetwork, ev.Network.Key); !known {
+			nw := weightNetwork
+			what := func() string {
+				return fmt.Sprintf("source network %s never seen for %s (usual: %s)", ev.Network.Key, c.Name, usual(b, DimNetwork, 3))
+			}
+			if (ev.Network.Class == events.NetPublic || ev.Network.Class == events.NetUnknown) && onlyAWSNetworks(b) {
+				nw = weightLeftAWS
+				what = func() string {
+					return fmt.Sprintf("first call by %s from outside AWS: %s (always before from %s)", c.Name, ev.Network.Key, usual(b, DimNetwork, 3))
+				}
+			}
+			try(DimNetwork, ev.Network.Key, nw, "from new network "+ev.Network.Key, what)
 		}
-		try(DimNetwork, ev.Network.Key, nw, "from new network "+ev.Network.Key, what)
-		try(DimUserAgent, ev.UAFamily, weightUserAgent, "with new user agent "+ev.UAFamily,
-			fmt.Sprintf("user agent %s never seen for %s (usual: %s; full agent %q)", ev.UAFamily, c.Name, usual(b, DimUserAgent, 3), truncateRunes(ev.Record.UserAgent, 80)))
+		try(DimUserAgent, ev.UAFamily, weightUserAgent, "with new user agent "+ev.UAFamily, func() string {
+			return fmt.Sprintf("user agent %s never seen for %s (usual: %s; full agent %q)", ev.UAFamily, c.Name, usual(b, DimUserAgent, 3), truncateRunes(ev.Record.UserAgent, 80))
+		})
 	}
 	if isLongTermKey(ev.AccessKeyID) {
-		try(DimAccessKey, ev.AccessKeyID, weightAccessKey, "with new access key "+ev.AccessKeyID,
-			fmt.Sprintf("access key %s never used by %s before", ev.AccessKeyID, c.Name))
+		try(DimAccessKey, ev.AccessKeyID, weightAccessKey, "with new access key "+ev.AccessKeyID, func() string {
+			return fmt.Sprintf("access key %s never used by %s before", ev.AccessKeyID, c.Name)
+		})
 	}
 	return out
 }

@@ -175,7 +175,7 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		category, base, floor = catRoot, 0.7, SeverityMedium
 		what = "used the root account to call " + ev.API
 	case ev.ConsoleSignIn && ev.Record.EventName == "ConsoleLogin" && !ev.MFA && ev.PrincipalType == "IAMUser":
-		if ev.ErrorCode != "" || strings.Contains(string(ev.Record.ResponseElements), "Failure") {
+		if ev.ErrorCode != "" || ev.SignInFailed {
 			return nil
 		}
 		category, base, floor = catNoMFA, 0.6, SeverityMedium

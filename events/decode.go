@@ -26,7 +26,8 @@ type Decoder struct {
 	// Read counts entries seen (records and skipped entries).
 	Read func()
 
-	buf []byte
+	buf    []byte
+	intern map[string]string
 }
 
 // Decode reads all records from r. It returns an error only when reading
@@ -309,10 +310,17 @@ type item struct {
 // decodeItem decodes one object, unwrapping envelopes up to a small depth.
 func (d *Decoder) decodeItem(b []byte, depth int) {
 	var it item
-	if err := json.Unmarshal(b, &it); err != nil {
-		d.skip(SkipMalformed, shortErr(err))
-		return
+	sc := scanner{b: b, intern: d.intern}
+	if err := sc.scanItem(&it); err != nil {
+		// The fast scanner is exact on valid input; encoding/json has
+		// the last word on anything it rejects.
+		it = item{}
+		if err := json.Unmarshal(b, &it); err != nil {
+			d.skip(SkipMalformed, shortErr(err))
+			return
+		}
 	}
+	d.intern = sc.intern
 	switch {
 	case it.Body != nil || it.BodyAPI != nil || it.Message != nil:
 		if depth >= 3 {
@@ -340,9 +348,12 @@ func (d *Decoder) decodeItem(b []byte, depth int) {
 			return
 		}
 		rec := new(Record)
-		if err := json.Unmarshal(it.Detail, rec); err != nil {
-			d.skip(SkipMalformed, shortErr(err))
-			return
+		if err := scanRecord(it.Detail, rec, d.intern); err != nil {
+			*rec = Record{}
+			if err := json.Unmarshal(it.Detail, rec); err != nil {
+				d.skip(SkipMalformed, shortErr(err))
+				return
+			}
 		}
 		d.Record(rec)
 		return

@@ -77,8 +77,10 @@ type Event struct {
 	ErrClass  ErrorClass
 	// MFA is true when the session or sign-in used MFA.
 	MFA bool
-	// ConsoleSignIn marks AwsConsoleSignIn events.
+	// ConsoleSignIn marks AwsConsoleSignIn events; SignInFailed those
+	// that failed.
 	ConsoleSignIn bool
+	SignInFailed  bool
 }
 
 // KeyingRules say which roles are human-federated and so keyed per session
@@ -172,11 +174,12 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 		ev.ID = fmt.Sprintf("derived-%s-%s-%s", r.EventTime, ev.API, ev.Principal)
 	}
 	ev.ConsoleSignIn = r.EventType == "AwsConsoleSignIn"
+	ev.SignInFailed = ev.ConsoleSignIn && (r.ErrorMessage != "" || strings.Contains(string(r.ResponseElements), "Failure"))
 	ev.Mutating = IsMutating(r)
 	ev.Network = n.ClassifySource(r.SourceIPAddress)
 	ev.UAFamily = UserAgentFamily(r.UserAgent)
 	ev.MFA = mfaUsed(r)
-	ev.Selected = Selected(r, ev.Mutating)
+	ev.Selected = Selected(r)
 	return ev, nil
 }
 
@@ -200,17 +203,19 @@ var deniedCodes = []string{
 // rule selects.
 func DeniedErrorCodes() []string { return append([]string(nil), deniedCodes...) }
 
-// Selected applies the production EventBridge rule: mutating API calls,
-// console sign-ins, and any call denied for authorization. Service events
-// are not selected.
-func Selected(r *Record, mutating bool) bool {
+// Selected applies the production EventBridge rule exactly: API calls
+// whose readOnly is false, console sign-ins, and any call denied for
+// authorization. Service events are not selected. A record without readOnly
+// (old archives) is not selected unless denied, as EventBridge, which only
+// matches fields that are present, would not.
+func Selected(r *Record) bool {
 	if r.EventType == "AwsServiceEvent" {
 		return false
 	}
 	if r.EventType == "AwsConsoleSignIn" {
 		return true
 	}
-	if mutating {
+	if r.ReadOnly != nil && !*r.ReadOnly {
 		return true
 	}
 	for _, c := range deniedCodes {

@@ -62,7 +62,7 @@ func (s *Stats) skip(r SkipReason, detail string) {
 type Reader struct {
 	Normalizer *Normalizer
 	// Window is the total reorder budget in events, shared by the
-	// streams (each gets at least 256). Zero means 65,536.
+	// streams (each gets at least 256). Zero means 16,384.
 	Window int
 	// Stdin is read for the path "-".
 	Stdin io.Reader
@@ -201,7 +201,7 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 		}
 		budget := r.Window
 		if budget <= 0 {
-			budget = 65536
+			budget = 16384
 		}
 		window := max(256, budget/len(streams))
 		if len(streams) == 1 {
@@ -293,6 +293,9 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 					return
 				}
 				r.Stats.Events.Add(1)
+				// What detectors need of these was taken by Normalize;
+				// the buffered record need not hold them.
+				rec.ResponseElements, rec.AdditionalEventData = nil, nil
 				if !ev.Selected {
 					if !r.All {
 						r.Stats.skip(SkipNotSelected, "")

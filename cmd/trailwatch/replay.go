@@ -78,7 +78,7 @@ func replayFlags(o *replayOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.ipRanges, "aws-ip-ranges", os.Getenv("TRAILWATCH_AWS_IP_RANGES"), "AWS ip-ranges.json, plain or gzip, to classify AWS-owned addresses (env TRAILWATCH_AWS_IP_RANGES)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress on standard error: auto (when it is a terminal), always or never")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the summary")
-	fs.IntVar(&o.window, "reorder-window", 65536, "events held to put records in time order across files")
+	fs.IntVar(&o.window, "reorder-window", 16384, "events held to put records in time order across files")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, replayUsage)
 		fs.PrintDefaults()

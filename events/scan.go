@@ -1,0 +1,730 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A hand-written scanner for the objects replay reads. It decodes the
+// fields Trailwatch uses straight from the bytes, keeps request and
+// response payloads as raw JSON, and skips everything else without
+// allocating. On valid input it yields exactly what encoding/json would
+// (FuzzScanRecord checks this); on invalid input it returns an error and
+// never panics.
+
+var errSyntax = errors.New("invalid JSON")
+
+type scanner struct {
+	b []byte
+	i int
+	// intern holds repeated short strings (event names, sources, regions,
+	// types) so that each record does not allocate them again.
+	intern map[string]string
+}
+
+const maxIntern = 8192
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+func (s *scanner) expect(c byte) error {
+	if s.peek() != c {
+		return errSyntax
+	}
+	s.i++
+	return nil
+}
+
+// rawString returns the bytes between the quotes of the string at the
+// cursor, and whether it holds escapes.
+func (s *scanner) rawString() ([]byte, bool, error) {
+	if s.peek() != '"' {
+		return nil, false, errSyntax
+	}
+	s.i++
+	start := s.i
+	esc := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw := s.b[start:s.i]
+			s.i++
+			return raw, esc, nil
+		case c == '\\':
+			esc = true
+			s.i += 2
+		case c < 0x20:
+			return nil, false, errSyntax
+		default:
+			s.i++
+		}
+	}
+	return nil, false, errSyntax
+}
+
+// setStr decodes a string value into *dst; null leaves *dst unchanged,
+// as encoding/json does.
+func (s *scanner) setStr(dst *string, intern bool) error {
+	if s.peek() == 'n' {
+		return s.literal("null")
+	}
+	v, err := s.str(intern)
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// str decodes a string value.
+func (s *scanner) str(intern bool) (string, error) {
+	raw, esc, err := s.rawString()
+	if err != nil {
+		return "", err
+	}
+	if esc {
+		return unescape(raw)
+	}
+	if !utf8.Valid(raw) {
+		return string(bytes.ToValidUTF8(raw, []byte("\uFFFD"))), nil
+	}
+	if intern && len(raw) <= 64 {
+		if v, ok := s.intern[string(raw)]; ok {
+			return v, nil
+		}
+		v := string(raw)
+		if s.intern == nil {
+			s.intern = map[string]string{}
+		}
+		if len(s.intern) < maxIntern {
+			s.intern[v] = v
+		}
+		return v, nil
+	}
+	return string(raw), nil
+}
+
+func unescape(raw []byte) (string, error) {
+	var sb strings.Builder
+	sb.Grow(len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			if c < utf8.RuneSelf {
+				sb.WriteByte(c)
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				sb.WriteRune(utf8.RuneError)
+			} else {
+				sb.Write(raw[i : i+size])
+			}
+			i += size
+			continue
+		}
+		if i+1 >= len(raw) {
+			return "", errSyntax
+		}
+		switch raw[i+1] {
+		case '"', '\\', '/':
+			sb.WriteByte(raw[i+1])
+			i += 2
+		case 'b':
+			sb.WriteByte('\b')
+			i += 2
+		case 'f':
+			sb.WriteByte('\f')
+			i += 2
+		case 'n':
+			sb.WriteByte('\n')
+			i += 2
+		case 'r':
+			sb.WriteByte('\r')
+			i += 2
+		case 't':
+			sb.WriteByte('\t')
+			i += 2
+		case 'u':
+			r, ok := hex4(raw[i+2:])
+			if !ok {
+				return "", errSyntax
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					if v, ok := hex4(raw[i+2:]); ok {
+						r2 = v
+					}
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					i += 6
+					r = dec
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			sb.WriteRune(r)
+		default:
+			return "", errSyntax
+		}
+	}
+	return sb.String(), nil
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+func (s *scanner) literal(lit string) error {
+	s.ws()
+	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+		return errSyntax
+	}
+	s.i += len(lit)
+	return nil
+}
+
+// boolPtr decodes true, false or null.
+func (s *scanner) boolPtr() (*bool, error) {
+	switch s.peek() {
+	case 't':
+		v := true
+		return &v, s.literal("true")
+	case 'f':
+		v := false
+		return &v, s.literal("false")
+	case 'n':
+		return nil, s.literal("null")
+	}
+	return nil, errSyntax
+}
+
+// raw returns the value at the cursor as raw JSON (a copy), or nil for
+// null, as json.RawMessage would hold it.
+func (s *scanner) raw() ([]byte, error) {
+	s.ws()
+	start := s.i
+	if err := s.skip(0); err != nil {
+		return nil, err
+	}
+	v := s.b[start:s.i]
+	return append([]byte(nil), v...), nil
+}
+
+const maxDepth = 10000
+
+// skip passes over one value, checking its syntax.
+func (s *scanner) skip(depth int) error {
+	if depth > maxDepth {
+		return errSyntax
+	}
+	switch s.peek() {
+	case '"':
+		_, esc, err := s.rawString()
+		if err != nil {
+			return err
+		}
+		_ = esc
+		return nil
+	case '{':
+		s.i++
+		if s.peek() == '}' {
+			s.i++
+			return nil
+		}
+		for {
+			if _, _, err := s.rawString(); err != nil {
+				return err
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return nil
+			default:
+				return errSyntax
+			}
+		}
+	case '[':
+		s.i++
+		if s.peek() == ']' {
+			s.i++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return nil
+			default:
+				return errSyntax
+			}
+		}
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		return s.number()
+	}
+}
+
+func (s *scanner) number() error {
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	intStart := s.i
+	if digits() == 0 {
+		return errSyntax
+	}
+	if s.b[intStart] == '0' && s.i-intStart > 1 {
+		return errSyntax
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return errSyntax
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return errSyntax
+		}
+	}
+	if s.i == start {
+		return errSyntax
+	}
+	return nil
+}
+
+// object calls field for each key of the object at the cursor; field must
+// consume the value. null is an empty object.
+func (s *scanner) object(field func(key []byte) error) error {
+	if s.peek() == 'n' {
+		return s.literal("null")
+	}
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, esc, err := s.rawString()
+		if err != nil {
+			return err
+		}
+		if esc {
+			k, err := unescape(key)
+			if err != nil {
+				return err
+			}
+			key = []byte(k)
+		}
+		if err := s.expect(':'); err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// end checks that only white space follows the value.
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return errSyntax
+	}
+	return nil
+}
+
+// fold maps a key to the canonical spelling encoding/json would match
+// case-insensitively, for keys not spelled exactly.
+func fold(key []byte, known []string) string {
+	for _, k := range known {
+		if strings.EqualFold(k, string(key)) {
+			return k
+		}
+	}
+	return string(key)
+}
+
+var recordKeys = []string{"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+	"sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements",
+	"additionalEventData", "requestID", "eventID", "readOnly", "eventType", "managementEvent",
+	"recipientAccountId", "sharedEventID", "vpcEndpointId", "eventCategory", "tlsDetails", "sessionCredentialFromConsole"}
+
+// recordField decodes one key of a record. It reports false for keys that
+// are not record fields, leaving the value unread.
+func (s *scanner) recordField(r *Record, key string) (bool, error) {
+	var err error
+	switch key {
+	case "eventVersion":
+		err = s.setStr(&r.EventVersion, true)
+	case "userIdentity":
+		err = s.userIdentity(&r.UserIdentity)
+	case "eventTime":
+		err = s.setStr(&r.EventTime, false)
+	case "eventSource":
+		err = s.setStr(&r.EventSource, true)
+	case "eventName":
+		err = s.setStr(&r.EventName, true)
+	case "awsRegion":
+		err = s.setStr(&r.AWSRegion, true)
+	case "sourceIPAddress":
+		err = s.setStr(&r.SourceIPAddress, true)
+	case "userAgent":
+		err = s.setStr(&r.UserAgent, true)
+	case "errorCode":
+		err = s.setStr(&r.ErrorCode, true)
+	case "errorMessage":
+		err = s.setStr(&r.ErrorMessage, false)
+	case "requestParameters":
+		r.RequestParameters, err = s.rawOrNil()
+	case "responseElements":
+		r.ResponseElements, err = s.rawOrNil()
+	case "additionalEventData":
+		r.AdditionalEventData, err = s.rawOrNil()
+	case "requestID":
+		err = s.setStr(&r.RequestID, false)
+	case "eventID":
+		err = s.setStr(&r.EventID, false)
+	case "readOnly":
+		r.ReadOnly, err = s.boolPtr()
+	case "eventType":
+		err = s.setStr(&r.EventType, true)
+	case "managementEvent":
+		r.ManagementEvent, err = s.boolPtr()
+	case "recipientAccountId":
+		err = s.setStr(&r.RecipientAccountID, true)
+	case "sharedEventID":
+		err = s.setStr(&r.SharedEventID, false)
+	case "vpcEndpointId":
+		err = s.setStr(&r.VPCEndpointID, true)
+	case "eventCategory":
+		err = s.setStr(&r.EventCategory, true)
+	case "tlsDetails":
+		if s.peek() == 'n' {
+			r.TLSDetails = nil
+			err = s.literal("null")
+			break
+		}
+		if r.TLSDetails == nil {
+			r.TLSDetails = &TLSDetails{}
+		}
+		t := r.TLSDetails
+		err = s.object(func(k []byte) error {
+			var err error
+			switch fold(k, []string{"tlsVersion", "cipherSuite", "clientProvidedHostHeader"}) {
+			case "tlsVersion":
+				err = s.setStr(&t.TLSVersion, true)
+			case "cipherSuite":
+				err = s.setStr(&t.CipherSuite, true)
+			case "clientProvidedHostHeader":
+				err = s.setStr(&t.ClientProvidedHostHeader, true)
+			default:
+				err = s.skip(0)
+			}
+			return err
+		})
+	case "sessionCredentialFromConsole":
+		err = s.setStr(&r.SessionCredentialFromConsole, true)
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+// rawOrNil is json.RawMessage semantics: null is kept as the bytes "null".
+func (s *scanner) rawOrNil() ([]byte, error) { return s.raw() }
+
+var identityKeys = []string{"type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy",
+	"identityProvider", "credentialId", "sessionContext", "onBehalfOf"}
+
+func (s *scanner) userIdentity(u *UserIdentity) error {
+	return s.object(func(k []byte) error {
+		key := string(k)
+		ok, err := s.identityField(u, key)
+		if ok || err != nil {
+			return err
+		}
+		if f := fold(k, identityKeys); f != key {
+			_, err := s.identityField(u, f)
+			return err
+		}
+		return s.skip(0)
+	})
+}
+
+func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
+	var err error
+	switch key {
+	case "type":
+		err = s.setStr(&u.Type, true)
+	case "principalId":
+		err = s.setStr(&u.PrincipalID, true)
+	case "arn":
+		err = s.setStr(&u.ARN, true)
+	case "accountId":
+		err = s.setStr(&u.AccountID, true)
+	case "accessKeyId":
+		err = s.setStr(&u.AccessKeyID, true)
+	case "userName":
+		err = s.setStr(&u.UserName, true)
+	case "invokedBy":
+		err = s.setStr(&u.InvokedBy, true)
+	case "identityProvider":
+		err = s.setStr(&u.IdentityProvider, true)
+	case "credentialId":
+		err = s.setStr(&u.CredentialID, true)
+	case "sessionContext":
+		if s.peek() == 'n' {
+			u.SessionContext = nil
+			return true, s.literal("null")
+		}
+		if u.SessionContext == nil {
+			u.SessionContext = &SessionContext{}
+		}
+		err = s.sessionContext(u.SessionContext)
+	case "onBehalfOf":
+		if s.peek() == 'n' {
+			u.OnBehalfOf = nil
+			return true, s.literal("null")
+		}
+		if u.OnBehalfOf == nil {
+			u.OnBehalfOf = &OnBehalfOf{}
+		}
+		o := u.OnBehalfOf
+		err = s.object(func(k []byte) error {
+			switch fold(k, []string{"userId", "identityStoreArn"}) {
+			case "userId":
+				return s.setStr(&o.UserID, true)
+			case "identityStoreArn":
+				return s.setStr(&o.IdentityStoreARN, true)
+			}
+			return s.skip(0)
+		})
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+func (s *scanner) sessionContext(c *SessionContext) error {
+	return s.object(func(k []byte) error {
+		var err error
+		switch fold(k, []string{"sessionIssuer", "webIdFederationData", "attributes", "sourceIdentity", "ec2RoleDelivery"}) {
+		case "sessionIssuer":
+			si := &c.SessionIssuer
+			err = s.object(func(k []byte) error {
+				var err error
+				switch fold(k, []string{"type", "principalId", "arn", "accountId", "userName"}) {
+				case "type":
+					err = s.setStr(&si.Type, true)
+				case "principalId":
+					err = s.setStr(&si.PrincipalID, true)
+				case "arn":
+					err = s.setStr(&si.ARN, true)
+				case "accountId":
+					err = s.setStr(&si.AccountID, true)
+				case "userName":
+					err = s.setStr(&si.UserName, true)
+				default:
+					err = s.skip(0)
+				}
+				return err
+			})
+		case "webIdFederationData":
+			if s.peek() == 'n' {
+				c.WebIDFederationData = nil
+				return s.literal("null")
+			}
+			if c.WebIDFederationData == nil {
+				c.WebIDFederationData = &WebIDFederationData{}
+			}
+			w := c.WebIDFederationData
+			err = s.object(func(k []byte) error {
+				var err error
+				switch fold(k, []string{"federatedProvider", "attributes"}) {
+				case "federatedProvider":
+					err = s.setStr(&w.FederatedProvider, true)
+				case "attributes":
+					w.Attributes, err = s.raw()
+				default:
+					err = s.skip(0)
+				}
+				return err
+			})
+		case "attributes":
+			a := &c.Attributes
+			err = s.object(func(k []byte) error {
+				var err error
+				switch fold(k, []string{"creationDate", "mfaAuthenticated"}) {
+				case "creationDate":
+					err = s.setStr(&a.CreationDate, false)
+				case "mfaAuthenticated":
+					err = s.setStr(&a.MFAAuthenticated, true)
+				default:
+					err = s.skip(0)
+				}
+				return err
+			})
+		case "sourceIdentity":
+			err = s.setStr(&c.SourceIdentity, true)
+		case "ec2RoleDelivery":
+			err = s.setStr(&c.EC2RoleDelivery, true)
+		default:
+			err = s.skip(0)
+		}
+		return err
+	})
+}
+
+// scanItem decodes one object that may be a record or an envelope. It
+// fills it like json.Unmarshal into item would.
+func (s *scanner) scanItem(it *item) error {
+	err := s.object(func(k []byte) error {
+		key := string(k)
+		switch key {
+		case "detail-type":
+			return s.setStr(&it.DetailType, true)
+		case "detail":
+			v, err := s.raw()
+			it.Detail = v
+			return err
+		case "body", "Body", "Message":
+			if s.peek() == 'n' {
+				return s.literal("null")
+			}
+			v, err := s.str(false)
+			switch key {
+			case "body":
+				it.Body = &v
+			case "Body":
+				it.BodyAPI = &v
+			default:
+				it.Message = &v
+			}
+			return err
+		}
+		ok, err := s.recordField(&it.Record, key)
+		if ok || err != nil {
+			return err
+		}
+		if f := fold(k, recordKeys); f != key {
+			_, err := s.recordField(&it.Record, f)
+			return err
+		}
+		if f := fold(k, []string{"detail-type", "detail", "body", "Message"}); f != key {
+			// encoding/json would fold these keys too; rare enough to
+			// leave to it.
+			return errFallback
+		}
+		return s.skip(0)
+	})
+	if err != nil {
+		return err
+	}
+	return s.end()
+}
+
+var errFallback = errors.New("fall back to encoding/json")
+
+// scanRecord decodes a bare record.
+func scanRecord(b []byte, r *Record, intern map[string]string) error {
+	s := scanner{b: b, intern: intern}
+	err := s.object(func(k []byte) error {
+		key := string(k)
+		ok, err := s.recordField(r, key)
+		if ok || err != nil {
+			return err
+		}
+		if f := fold(k, recordKeys); f != key {
+			_, err := s.recordField(r, f)
+			return err
+		}
+		return s.skip(0)
+	})
+	if err != nil {
+		return err
+	}
+	return s.end()
+}

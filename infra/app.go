@@ -1,0 +1,240 @@
+package infra
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/trailwatch/trailwatch/infra/internal/detection"
+	"github.com/trailwatch/trailwatch/infra/internal/findings"
+	"github.com/trailwatch/trailwatch/infra/internal/forwarder"
+	"github.com/trailwatch/trailwatch/infra/internal/ingest"
+	"github.com/trailwatch/trailwatch/infra/internal/lambdafn"
+	"github.com/trailwatch/trailwatch/infra/internal/operations"
+	"github.com/trailwatch/trailwatch/infra/internal/state"
+	"github.com/trailwatch/trailwatch/infra/internal/thresholds"
+)
+
+// Stack names, as used with `cdk deploy`.
+const (
+	CentralStackName   = "TrailwatchCentral"
+	ForwarderStackName = "TrailwatchForwarder"
+)
+
+// Central is the composed central stack.
+type Central struct {
+	Stack      awscdk.Stack
+	Ingestion  *ingest.Ingestion
+	State      *state.State
+	Findings   *findings.Topic
+	Thresholds *thresholds.Thresholds
+	Detection  *detection.Detection
+	// Notify is nil when no webhook is configured.
+	Notify     *findings.Notify
+	Operations *operations.Operations
+}
+
+// Forwarder is the composed member-account stack.
+type Forwarder struct {
+	Stack     awscdk.Stack
+	Forwarder *forwarder.Forwarder
+}
+
+// Stacks are the stacks of one app.
+type Stacks struct {
+	Central   *Central
+	Forwarder *Forwarder
+}
+
+// Build adds both stacks to app and applies the cdk-nag AwsSolutions checks
+// to everything in it. It checks the function binaries and the thresholds
+// file before creating any construct.
+func Build(app awscdk.App, cfg Config) (*Stacks, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	functions := []string{"detect"}
+	if cfg.NotifyEnabled() {
+		functions = append(functions, "notify")
+	}
+	if err := checkFunctions(cfg.FunctionsDir, functions...); err != nil {
+		return nil, err
+	}
+	content, fromFile, err := thresholds.Load(cfg.ThresholdsFile)
+	if err != nil {
+		return nil, err
+	}
+	source := "the embedded default (" + cfg.ThresholdsFile + " not found)"
+	if fromFile {
+		source = filepath.Base(cfg.ThresholdsFile)
+	}
+
+	central := NewCentralStack(app, CentralStackName, &CentralStackProps{
+		StackProps: awscdk.StackProps{
+			Description: jsii.String("Trailwatch central: CloudTrail anomaly detection for the organization"),
+		},
+		Config:            cfg,
+		ThresholdsContent: content,
+		ThresholdsSource:  source,
+	})
+	fwd := NewForwarderStack(app, ForwarderStackName, &ForwarderStackProps{
+		StackProps: awscdk.StackProps{
+			Description: jsii.String("Trailwatch forwarder: sends this account's CloudTrail events to the central Trailwatch bus"),
+			// No bootstrap-version rule: the template must deploy as a
+			// StackSet into accounts that were never bootstrapped.
+			Synthesizer: awscdk.NewDefaultStackSynthesizer(&awscdk.DefaultStackSynthesizerProps{
+				GenerateBootstrapVersionRule: jsii.Bool(false),
+			}),
+		},
+		CentralBusArn: cfg.CentralBusArn,
+	})
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return &Stacks{Central: central, Forwarder: fwd}, nil
+}
+
+func checkFunctions(dir string, names ...string) error {
+	for _, n := range names {
+		p := filepath.Join(dir, n, "bootstrap")
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("function binary %s is missing: build it first (make build-lambda) or point -c functionsDir=DIR at a directory holding detect/bootstrap and notify/bootstrap", p)
+		}
+		if err != nil {
+			return fmt.Errorf("function binary: %w", err)
+		}
+		if st.IsDir() {
+			return fmt.Errorf("function binary %s is a directory", p)
+		}
+	}
+	return nil
+}
+
+// CentralStackProps configure NewCentralStack.
+type CentralStackProps struct {
+	awscdk.StackProps
+	Config Config
+	// ThresholdsContent is the thresholds.yaml text deployed to SSM.
+	ThresholdsContent string
+	// ThresholdsSource describes where it came from.
+	ThresholdsSource string
+}
+
+// NewCentralStack composes the central stack: ingestion → detection (with
+// state and thresholds) → findings (topic, e-mail, notify) → operations.
+func NewCentralStack(scope constructs.Construct, id string, props *CentralStackProps) *Central {
+	sp := props.StackProps
+	stack := awscdk.NewStack(scope, jsii.String(id), &sp)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("trailwatch"), nil)
+	cfg := props.Config
+	c := &Central{Stack: stack}
+
+	c.Ingestion = ingest.New(stack, "Ingestion", ingest.Props{
+		OrganizationID:         cfg.OrganizationID,
+		QueueVisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * *detection.Timeout.ToSeconds(nil))),
+		MaxEventAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		RetryAttempts:          185,
+		TestEvents:             cfg.EnableTestEvents,
+	})
+	c.State = state.New(stack, "State")
+	c.Findings = findings.NewEncryptedTopic(stack, "Findings", "Trailwatch findings")
+	c.Findings.SubscribeEmails(cfg.EmailSubscribers)
+	c.Thresholds = thresholds.New(stack, "Thresholds", props.ThresholdsContent, props.ThresholdsSource)
+	c.Detection = detection.New(stack, "Detect", detection.Props{
+		CodeDir:             lambdafn.CodeDir(cfg.FunctionsDir, "detect"),
+		Queue:               c.Ingestion.Queue,
+		State:               c.State,
+		Topic:               c.Findings,
+		Thresholds:          c.Thresholds,
+		LogLevel:            cfg.LogLevel,
+		LogRetentionDays:    cfg.LogRetentionDays,
+		BatchSize:           cfg.BatchSize,
+		MaxBatchingWindow:   awscdk.Duration_Seconds(jsii.Number(float64(cfg.MaxBatchingWindowSeconds))),
+		ReservedConcurrency: cfg.DetectReservedConcurrency,
+		MaxConcurrency:      cfg.DetectMaxConcurrency,
+	})
+
+	dlqs := []operations.NamedQueue{
+		{Name: "IngestDLQ", Queue: c.Ingestion.QueueDLQ},
+		{Name: "IngestTargetDLQ", Queue: c.Ingestion.TargetDLQ},
+	}
+	fns := []operations.NamedFunction{{Name: "Detect", Function: c.Detection.Function.Function}}
+	if cfg.NotifyEnabled() {
+		c.Notify = findings.NewNotify(stack, "Notify", findings.NotifyProps{
+			CodeDir:          lambdafn.CodeDir(cfg.FunctionsDir, "notify"),
+			Topic:            c.Findings,
+			WebhookFormat:    cfg.WebhookFormat,
+			WebhookURL:       cfg.WebhookURL,
+			JiraProjectKey:   cfg.JiraProjectKey,
+			JiraIssueType:    cfg.JiraIssueType,
+			LogLevel:         cfg.LogLevel,
+			LogRetentionDays: cfg.LogRetentionDays,
+		})
+		dlqs = append(dlqs,
+			operations.NamedQueue{Name: "NotifyDLQ", Queue: c.Notify.QueueDLQ},
+			operations.NamedQueue{Name: "NotifySubscriptionDLQ", Queue: c.Notify.SubscriptionDLQ})
+		fns = append(fns, operations.NamedFunction{Name: "Notify", Function: c.Notify.Function.Function})
+	} else {
+		awscdk.Annotations_Of(stack).AddInfo(jsii.String("No webhookUrl in context: the notify queue and function are not deployed; findings go to SNS subscribers only."))
+	}
+	if cfg.OrganizationID == "" {
+		awscdk.Annotations_Of(c.Ingestion.Bus).AddInfo(jsii.String("No organizationId in context: only this account can put events on the central bus."))
+	}
+
+	c.Operations = operations.New(stack, "Operations", operations.Props{
+		DLQs:               dlqs,
+		Functions:          fns,
+		IngestQueue:        c.Ingestion.Queue,
+		IngestAgeThreshold: awscdk.Duration_Seconds(jsii.Number(float64(cfg.IngestAgeAlarmSeconds))),
+		Emails:             cfg.OpsEmailSubscribers,
+	})
+
+	out := func(id, value, desc string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
+	}
+	out("CentralBusArn", *c.Ingestion.Bus.EventBusArn(), "Pass to the forwarders: -c centralBusArn=… or the StackSet parameter CentralBusArn")
+	out("FindingsTopicArn", *c.Findings.Topic.TopicArn(), "Findings (message attributes severity, detector, account)")
+	out("OperationsTopicArn", *c.Operations.Topic.Topic.TopicArn(), "Operations alarms")
+	out("BaselinesTableName", *c.State.Table.TableName(), "Baselines and dedupe state")
+	out("ThresholdsParameterName", *c.Thresholds.Parameter.ParameterName(), "Deployed thresholds.yaml")
+	out("DetectLogGroupName", *c.Detection.Function.LogGroup.LogGroupName(), "aws logs tail … --follow")
+	out("DashboardName", *c.Operations.Dashboard.DashboardName(), "CloudWatch dashboard of the Trailwatch metrics")
+	if c.Notify != nil {
+		out("NotifyLogGroupName", *c.Notify.Function.LogGroup.LogGroupName(), "aws logs tail … --follow")
+		out("WebhookSecretArn", *c.Notify.Secret.SecretArn(), "Webhook signing secret or API token (value never in an environment variable)")
+	}
+	return c
+}
+
+// ForwarderStackProps configure NewForwarderStack.
+type ForwarderStackProps struct {
+	awscdk.StackProps
+	// CentralBusArn of the central bus; empty makes it the template
+	// parameter CentralBusArn.
+	CentralBusArn string
+}
+
+// NewForwarderStack composes the member-account stack.
+func NewForwarderStack(scope constructs.Construct, id string, props *ForwarderStackProps) *Forwarder {
+	sp := props.StackProps
+	stack := awscdk.NewStack(scope, jsii.String(id), &sp)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("trailwatch"), nil)
+	arn := props.CentralBusArn
+	if arn == "" {
+		p := awscdk.NewCfnParameter(stack, jsii.String("CentralBusArn"), &awscdk.CfnParameterProps{
+			Type:                  jsii.String("String"),
+			Description:           jsii.String("ARN of the central Trailwatch event bus (output CentralBusArn of TrailwatchCentral)"),
+			AllowedPattern:        jsii.String(`^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$`),
+			ConstraintDescription: jsii.String("an EventBridge event bus ARN"),
+		})
+		arn = *p.ValueAsString()
+	}
+	f := forwarder.New(stack, "Forwarder", forwarder.Props{CentralBusArn: arn})
+	return &Forwarder{Stack: stack, Forwarder: f}
+}

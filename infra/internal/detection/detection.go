@@ -1,0 +1,78 @@
+// Package detection is the detection concern: the detect function consuming
+// the ingest queue in batches, with exactly the grants its code needs.
+package detection
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/trailwatch/trailwatch/infra/internal/findings"
+	"github.com/trailwatch/trailwatch/infra/internal/lambdafn"
+	"github.com/trailwatch/trailwatch/infra/internal/state"
+	"github.com/trailwatch/trailwatch/infra/internal/thresholds"
+)
+
+// Timeout of one detect invocation; the ingest queue's visibility timeout
+// is six times this, as Lambda recommends for SQS sources.
+var Timeout = awscdk.Duration_Seconds(jsii.Number(60))
+
+// Props configure New.
+type Props struct {
+	CodeDir             string
+	Queue               awssqs.IQueue
+	State               *state.State
+	Topic               *findings.Topic
+	Thresholds          *thresholds.Thresholds
+	LogLevel            string
+	LogRetentionDays    int
+	BatchSize           int
+	MaxBatchingWindow   awscdk.Duration
+	ReservedConcurrency int
+	// MaxConcurrency caps the concurrent invocations the queue drives
+	// (minimum 2), without reserving account concurrency.
+	MaxConcurrency int
+}
+
+// Detection is the constructed detection concern.
+type Detection struct {
+	Function lambdafn.Function
+}
+
+// New creates the detection construct id.
+func New(scope constructs.Construct, id string, p Props) *Detection {
+	fn := lambdafn.New(scope, id, lambdafn.Props{
+		Description: "Trailwatch detect: scores CloudTrail events against per-principal baselines",
+		CodeDir:     p.CodeDir,
+		Environment: map[string]string{
+			"TABLE_NAME":       *p.State.Table.TableName(),
+			"TOPIC_ARN":        *p.Topic.Topic.TopicArn(),
+			"CONFIG_PARAMETER": *p.Thresholds.Parameter.ParameterName(),
+			"LOG_LEVEL":        p.LogLevel,
+		},
+		LogRetentionDays:    p.LogRetentionDays,
+		Timeout:             Timeout,
+		MemoryMB:            512,
+		ReservedConcurrency: p.ReservedConcurrency,
+	})
+	var grantee awsiam.IGrantable = fn.Role
+	p.State.GrantDetect(grantee)
+	p.Topic.GrantPublish(grantee)
+	p.Thresholds.GrantRead(grantee)
+
+	src := &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(float64(p.BatchSize)),
+		MaxBatchingWindow:       p.MaxBatchingWindow,
+		ReportBatchItemFailures: jsii.Bool(true),
+	}
+	if p.MaxConcurrency >= 2 {
+		src.MaxConcurrency = jsii.Number(float64(p.MaxConcurrency))
+	}
+	// Grants sqs:ReceiveMessage/DeleteMessage/ChangeMessageVisibility/
+	// GetQueueAttributes/GetQueueUrl on this queue and kms:Decrypt on its key.
+	fn.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, src))
+	return &Detection{Function: fn}
+}

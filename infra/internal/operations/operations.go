@@ -1,0 +1,178 @@
+// Package operations is the operations concern: the encrypted operations
+// topic, the CloudWatch alarms that publish to it, and the dashboard of the
+// functions' embedded-metric-format (EMF) metrics.
+package operations
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/trailwatch/trailwatch/infra/internal/findings"
+	"github.com/trailwatch/trailwatch/infra/internal/secure"
+)
+
+// Namespace of the functions' EMF metrics.
+const Namespace = "Trailwatch"
+
+// EMF metric names the functions emit (a contract with functions/).
+const (
+	MetricEventsProcessed      = "EventsProcessed"
+	MetricEventsSkipped        = "EventsSkipped"
+	MetricFindings             = "Findings" // dimensions Detector, Severity
+	MetricWebhookLatency       = "WebhookLatency"
+	MetricWebhookFailures      = "WebhookFailures"
+	MetricConfigReloadFailures = "ConfigReloadFailures" // no dimensions
+)
+
+// NamedQueue is a queue with the name its alarm carries.
+type NamedQueue struct {
+	Name  string
+	Queue awssqs.IQueue
+}
+
+// NamedFunction is a function with the name its alarms carry.
+type NamedFunction struct {
+	Name     string
+	Function awslambda.IFunction
+}
+
+// Props configure New.
+type Props struct {
+	// DLQs get an alarm on any visible message.
+	DLQs []NamedQueue
+	// Functions get alarms on errors and throttles.
+	Functions []NamedFunction
+	// IngestQueue gets an alarm on the age of its oldest message.
+	IngestQueue awssqs.IQueue
+	// IngestAgeThreshold is the age of the oldest ingest message that alarms.
+	IngestAgeThreshold awscdk.Duration
+	// Emails receive every alarm.
+	Emails []string
+}
+
+// Operations is the constructed operations concern.
+type Operations struct {
+	Topic     *findings.Topic
+	Alarms    []awscloudwatch.Alarm
+	Dashboard awscloudwatch.Dashboard
+}
+
+// New creates the operations construct id.
+func New(scope constructs.Construct, id string, p Props) *Operations {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	o := &Operations{}
+	o.Topic = findings.NewEncryptedTopic(c, "Topic", "Trailwatch operations", secure.ServiceUse{
+		Service: "cloudwatch.amazonaws.com",
+		Actions: []string{"kms:Decrypt", "kms:GenerateDataKey"},
+		// Only alarms of this account may use the key.
+		Conditions: secure.SourceAccount(c),
+	})
+	o.Topic.SubscribeEmailsAll(p.Emails)
+	action := awscloudwatchactions.NewSnsAction(o.Topic.Topic)
+	stackName := *awscdk.Stack_Of(c).StackName()
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+
+	add := func(id, desc string, m awscloudwatch.IMetric, threshold float64) {
+		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          jsii.String(fmt.Sprintf("%s-%s", stackName, id)),
+			AlarmDescription:   jsii.String(desc),
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		o.Alarms = append(o.Alarms, a)
+	}
+
+	for _, q := range p.DLQs {
+		add(q.Name+"Messages",
+			fmt.Sprintf("Messages are waiting in the %s dead-letter queue: events or findings were not processed. Inspect, fix the cause, then redrive.", q.Name),
+			q.Queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}),
+			0)
+	}
+	for _, f := range p.Functions {
+		add(f.Name+"Errors",
+			fmt.Sprintf("The %s function returned errors (see its log group).", f.Name),
+			f.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}),
+			0)
+		add(f.Name+"Throttles",
+			fmt.Sprintf("The %s function was throttled: raise its concurrency or the account limit.", f.Name),
+			f.Function.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}),
+			0)
+	}
+	add("IngestQueueAge",
+		"The oldest CloudTrail event in the ingest queue is older than expected: detection is falling behind or failing.",
+		p.IngestQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum")}),
+		*p.IngestAgeThreshold.ToSeconds(nil))
+	add(MetricConfigReloadFailures,
+		"The detect function could not load or validate the thresholds parameter and keeps its previous configuration. Run `trailwatch validate` on the deployed YAML.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(Namespace), MetricName: jsii.String(MetricConfigReloadFailures),
+			Period: five, Statistic: jsii.String("Sum"),
+		}),
+		0)
+
+	o.Dashboard = newDashboard(c, p)
+	return o
+}
+
+// search graphs every dimension combination of an EMF metric; ${LABEL}
+// (a CloudWatch dynamic label) names each series by its dimension values.
+func search(metric, stat, label string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf(`SEARCH('Namespace="%s" MetricName="%s"', '%s', 300)`, Namespace, metric, stat)),
+		Label:      jsii.String(label + " ${LABEL}"),
+		Period:     awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+}
+
+func graph(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+	return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+		Title: jsii.String(title), Width: jsii.Number(12), Height: jsii.Number(6),
+		Left: &metrics,
+	})
+}
+
+func newDashboard(c constructs.Construct, p Props) awscloudwatch.Dashboard {
+	d := awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Days(jsii.Number(1)),
+	})
+	d.AddWidgets(
+		graph("Events processed and skipped",
+			search(MetricEventsProcessed, "Sum", "processed"),
+			search(MetricEventsSkipped, "Sum", "skipped")),
+		graph("Findings by detector and severity",
+			search(MetricFindings, "Sum", "findings")),
+	)
+	d.AddWidgets(
+		graph("Webhook latency (p50, p99)",
+			search(MetricWebhookLatency, "p50", "p50"),
+			search(MetricWebhookLatency, "p99", "p99")),
+		graph("Webhook failures and config reload failures",
+			search(MetricWebhookFailures, "Sum", "webhook failures"),
+			search(MetricConfigReloadFailures, "Sum", "config reload failures")),
+	)
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	var fnMetrics []awscloudwatch.IMetric
+	for _, f := range p.Functions {
+		fnMetrics = append(fnMetrics,
+			f.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: five, Label: jsii.String(f.Name + " errors")}),
+			f.Function.MetricThrottles(&awscloudwatch.MetricOptions{Period: five, Label: jsii.String(f.Name + " throttles")}))
+	}
+	var qMetrics []awscloudwatch.IMetric
+	qMetrics = append(qMetrics, p.IngestQueue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: five, Label: jsii.String("ingest oldest message (s)")}))
+	for _, q := range p.DLQs {
+		qMetrics = append(qMetrics, q.Queue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Maximum"), Label: jsii.String(q.Name)}))
+	}
+	d.AddWidgets(graph("Function errors and throttles", fnMetrics...), graph("Queues: ingest age, DLQ depth", qMetrics...))
+	return d
+}
