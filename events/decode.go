@@ -258,6 +258,11 @@ func (d *Decoder) scanObject(br *bufio.Reader) (elem []byte, tooLarge bool, err 
 func (d *Decoder) decodeLines(br *bufio.Reader) error {
 	for {
 		line, tooLarge, err := d.readLine(br)
+		if err != nil && err != io.EOF {
+			// A read error (a corrupt gzip stream) cuts the line: the
+			// caller counts the failure once.
+			return err
+		}
 		if len(bytes.TrimSpace(line)) > 0 || tooLarge {
 			d.count()
 			if tooLarge {
