@@ -60,7 +60,7 @@ type capacityReporter interface {
 }
 
 // openDynamoDB opens the DynamoDB store; it is set by store_dynamodb.go.
-var openDynamoDB func(ctx context.Context, o *replayOptions, log *slog.Logger) (detectors.Store, error)
+var openDynamoDB = openDynamoDBStore
 
 func replayFlags(o *replayOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
