@@ -1,0 +1,187 @@
+// Command notify is the Lambda function that reads findings from the SQS
+// queue subscribed to the Trailwatch SNS topic and opens tickets through a
+// webhook (generic signed JSON, Jira or PagerDuty).
+//
+// Environment:
+//
+//	WEBHOOK_FORMAT       generic | jira | pagerduty (default generic)
+//	WEBHOOK_URL          https URL of the receiver
+//	WEBHOOK_SECRET_ARN   Secrets Manager secret with the format's credentials
+//	WEBHOOK_ALLOW_HTTP   "true" allows an http URL (local tests only)
+//	WEBHOOK_MAX_ATTEMPTS attempts per finding and invocation (default 5)
+//	WEBHOOK_BASE_DELAY   first backoff ceiling, a Go duration (default 200ms)
+//	WEBHOOK_MAX_DELAY    backoff and Retry-After cap (default 20s)
+//	JIRA_PROJECT_KEY     jira: project key
+//	JIRA_ISSUE_TYPE      jira: issue type name (default Task)
+//	LOG_LEVEL            DEBUG | INFO | WARN | ERROR (default INFO)
+//
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, honoured by the AWS SDK, points Secrets
+// Manager at a local server in tests.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/trailwatch/trailwatch/notify"
+)
+
+// env is the raw environment, read once.
+type env struct {
+	Format      string `env:"WEBHOOK_FORMAT"`
+	URL         string `env:"WEBHOOK_URL"`
+	SecretARN   string `env:"WEBHOOK_SECRET_ARN"`
+	AllowHTTP   string `env:"WEBHOOK_ALLOW_HTTP"`
+	MaxAttempts string `env:"WEBHOOK_MAX_ATTEMPTS"`
+	BaseDelay   string `env:"WEBHOOK_BASE_DELAY"`
+	MaxDelay    string `env:"WEBHOOK_MAX_DELAY"`
+	JiraProject string `env:"JIRA_PROJECT_KEY"`
+	JiraType    string `env:"JIRA_ISSUE_TYPE"`
+	LogLevel    string `env:"LOG_LEVEL"`
+}
+
+// readEnv fills the string fields of a struct from their env tags.
+func readEnv(lookup func(string) string) env {
+	var e env
+	v := reflect.ValueOf(&e).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if name := v.Type().Field(i).Tag.Get("env"); name != "" {
+			v.Field(i).SetString(strings.TrimSpace(lookup(name)))
+		}
+	}
+	return e
+}
+
+// settings is the validated configuration.
+type settings struct {
+	format      notify.Format
+	url         string
+	secretARN   string
+	allowHTTP   bool
+	maxAttempts int
+	baseDelay   time.Duration
+	maxDelay    time.Duration
+	jiraProject string
+	jiraType    string
+	logLevel    slog.Level
+}
+
+func (e env) validate() (settings, error) {
+	s := settings{url: e.URL, secretARN: e.SecretARN, allowHTTP: e.AllowHTTP == "true", jiraProject: e.JiraProject, jiraType: e.JiraType}
+	var err error
+	format := e.Format
+	if format == "" {
+		format = string(notify.FormatGeneric)
+	}
+	if s.format, err = notify.ParseFormat(format); err != nil {
+		return s, fmt.Errorf("WEBHOOK_FORMAT: %w", err)
+	}
+	if s.url == "" {
+		return s, fmt.Errorf("WEBHOOK_URL is required")
+	}
+	if s.secretARN == "" {
+		return s, fmt.Errorf("WEBHOOK_SECRET_ARN is required")
+	}
+	if e.MaxAttempts != "" {
+		if s.maxAttempts, err = strconv.Atoi(e.MaxAttempts); err != nil || s.maxAttempts < 1 {
+			return s, fmt.Errorf("WEBHOOK_MAX_ATTEMPTS: want a positive integer, got %q", e.MaxAttempts)
+		}
+	}
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"WEBHOOK_BASE_DELAY", e.BaseDelay, &s.baseDelay}, {"WEBHOOK_MAX_DELAY", e.MaxDelay, &s.maxDelay}} {
+		if d.v == "" {
+			continue
+		}
+		if *d.dst, err = time.ParseDuration(d.v); err != nil || *d.dst <= 0 {
+			return s, fmt.Errorf("%s: want a positive duration such as 500ms, got %q", d.name, d.v)
+		}
+	}
+	if e.LogLevel != "" {
+		if err := s.logLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
+			return s, fmt.Errorf("LOG_LEVEL: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "notify:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	s, err := readEnv(os.Getenv).validate()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := slog.New(&requestIDHandler{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		Level: s.logLevel, ReplaceAttr: lambdacontext.ReplaceAttr,
+	})})
+
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	secrets := notify.NewSecretSource(secretsmanager.NewFromConfig(awsCfg), s.secretARN)
+	wh, err := notify.NewWebhook(notify.Webhook{
+		Format:         s.format,
+		URL:            s.url,
+		AllowHTTP:      s.allowHTTP,
+		Client:         &http.Client{Timeout: notify.DefaultHTTPTimeout},
+		Secret:         secrets,
+		JiraProjectKey: s.jiraProject,
+		JiraIssueType:  s.jiraType,
+		MaxAttempts:    s.maxAttempts,
+		BaseDelay:      s.baseDelay,
+		MaxDelay:       s.maxDelay,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("notify starting", "webhook", wh)
+	h := &handler{
+		webhook: wh,
+		format:  s.format,
+		log:     log,
+		metrics: &notify.Metrics{W: os.Stdout},
+		reserve: time.Second,
+	}
+	lambda.Start(h.Handle)
+	return nil
+}
+
+// requestIDHandler adds the Lambda request ID to every record, like
+// lambdacontext.NewLogHandler, but always as JSON.
+type requestIDHandler struct{ slog.Handler }
+
+func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h *requestIDHandler) WithGroup(name string) slog.Handler {
+	return &requestIDHandler{h.Handler.WithGroup(name)}
+}

@@ -1,0 +1,60 @@
+// Package notify delivers Trailwatch findings: to an SNS topic, and from
+// there (through an SQS queue and functions/notify) to a ticketing webhook.
+//
+// # SNS
+//
+// SNSPublisher.Publish sends the finding JSON as the message body, always
+// valid JSON below the 256 KB SNS limit (EncodeFinding trims the bounded
+// lists and marks "truncated": true in the evidence; it never cuts bytes),
+// a readable ASCII Subject of at most 100 characters such as
+//
+//	[HIGH] first-seen: alice@example.com called iam:CreateAccessKey
+//
+// and the String message attributes severity, detector, account_id and
+// mode, so that subscriptions can filter, e.g. {"severity":["HIGH","CRITICAL"]}.
+//
+// # Webhooks
+//
+// Webhook.Deliver posts a finding in one of three formats:
+//
+//   - generic: the finding JSON, with headers X-Trailwatch-Timestamp (Unix
+//     seconds), X-Trailwatch-Signature ("v1=" + hex HMAC-SHA256 keyed with
+//     the signing secret over timestamp + "." + body) and Idempotency-Key
+//     (the finding ID). Receivers check requests with Verify, which rejects
+//     timestamps outside a tolerance (replay protection) and compares in
+//     constant time; they should also drop repeated Idempotency-Keys.
+//   - jira: a Jira Cloud REST API v3 create-issue request with the
+//     description in Atlassian Document Format, Basic auth email:api_token.
+//   - pagerduty: an Events API v2 trigger event, dedup_key = finding ID.
+//
+// The URL must be https (AllowHTTP exists for local tests). Credentials come
+// from Secrets Manager through SecretSource, cached for five minutes, and are
+// held in Secret values that print as "[redacted]". Secret documents:
+// generic {"signing_secret": "..."} or a plain string; jira {"email": "...",
+// "api_token": "..."}; pagerduty {"routing_key": "..."}.
+//
+// Network errors, timeouts, 429 (honouring Retry-After, capped at MaxDelay)
+// and 5xx are retried with exponential backoff and full jitter, as long as
+// the context deadline (the Lambda time budget) leaves room for another
+// attempt; running out gives a *RetryableError. Any other 4xx is a
+// *PermanentError carrying the status and a bounded snippet of the response
+// body. DeliverResult reports attempts and latency for metrics, which
+// Metrics writes in CloudWatch Embedded Metric Format.
+//
+// # Failure handling in functions/notify
+//
+// functions/notify reports SQS partial batch failures. The queue's redrive
+// policy (maxReceiveCount) then moves a message that keeps failing to the
+// dead-letter queue, from where it can be redriven; nothing is dropped:
+//
+//   - retryable failures are reported, so the message returns to the queue
+//     and is tried again after the visibility timeout;
+//   - permanent failures (4xx, bad credentials, bad configuration) are
+//     logged with the response status and body snippet, counted, and also
+//     reported: they end in the DLQ after maxReceiveCount receives and can be
+//     redriven once the configuration is fixed;
+//   - undecodable messages are logged, counted (UndecodableMessages) and
+//     also reported, so they land in the DLQ for inspection instead of being
+//     lost. They cannot block other messages: each record is handled and
+//     reported on its own.
+package notify

@@ -1,0 +1,164 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trailwatch/trailwatch/detectors"
+)
+
+// Field limits of the ticketing APIs.
+const (
+	jiraSummaryMax    = 255
+	pagerDutySummary  = 1024
+	jiraCodeBlockMax  = 32 << 10
+	jiraReasonsMax    = 50
+	jiraLabelMaxRunes = 255
+)
+
+// JiraIssue renders the Jira Cloud REST API v3 create-issue request
+// (POST /rest/api/3/issue) for a finding. The description is an Atlassian
+// Document Format document: the title and context as paragraphs, the
+// reasons as a bullet list, and the evidence and event IDs as a JSON code
+// block.
+func JiraIssue(f detectors.Finding, projectKey, issueType string) map[string]any {
+	if issueType == "" {
+		issueType = DefaultJiraIssueType
+	}
+	content := []any{
+		adfParagraph(f.Title),
+		adfParagraph(fmt.Sprintf("Severity %s, score %.2f, detector %s. Principal %s in account %s, region %s. %d event(s) from %s to %s.",
+			f.Severity, f.Score, f.Detector, f.Principal, f.AccountID, f.Region, f.Count,
+			f.FirstEventTime.UTC().Format(time.RFC3339), f.LastEventTime.UTC().Format(time.RFC3339))),
+	}
+	if len(f.Reasons) > 0 {
+		items := make([]any, 0, min(len(f.Reasons), jiraReasonsMax))
+		for i, r := range f.Reasons {
+			if i == jiraReasonsMax {
+				break
+			}
+			items = append(items, map[string]any{"type": "listItem", "content": []any{adfParagraph(r)}})
+		}
+		content = append(content, adfParagraph("Why this is unusual:"), map[string]any{"type": "bulletList", "content": items})
+	}
+	details := map[string]any{
+		"finding_id":  f.ID,
+		"event_ids":   f.EventIDs,
+		"event_names": f.EventNames,
+		"evidence":    f.Evidence,
+	}
+	if f.PrincipalARN != "" {
+		details["principal_arn"] = f.PrincipalARN
+	}
+	code, _ := json.MarshalIndent(details, "", "  ")
+	content = append(content, adfParagraph("Evidence and CloudTrail event IDs:"), map[string]any{
+		"type":    "codeBlock",
+		"attrs":   map[string]any{"language": "json"},
+		"content": []any{map[string]any{"type": "text", "text": truncateRunes(string(code), jiraCodeBlockMax)}},
+	})
+
+	labels := []string{"trailwatch"}
+	for _, l := range []string{f.Detector, f.Severity.String()} {
+		if l = jiraLabel(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	summary := fmt.Sprintf("[%s] %s: %s", f.Severity, f.Detector, f.Title)
+	return map[string]any{
+		"fields": map[string]any{
+			"project":     map[string]any{"key": projectKey},
+			"issuetype":   map[string]any{"name": issueType},
+			"summary":     truncateRunes(oneLine(summary), jiraSummaryMax),
+			"description": map[string]any{"type": "doc", "version": 1, "content": content},
+			"labels":      labels,
+		},
+	}
+}
+
+func adfParagraph(text string) map[string]any {
+	if text == "" {
+		return map[string]any{"type": "paragraph", "content": []any{}}
+	}
+	return map[string]any{"type": "paragraph", "content": []any{map[string]any{"type": "text", "text": text}}}
+}
+
+// jiraLabel makes a valid Jira label: no spaces, bounded length.
+func jiraLabel(s string) string {
+	s = strings.Join(strings.Fields(s), "-")
+	return truncateRunes(s, jiraLabelMaxRunes)
+}
+
+// PagerDutySeverity maps a finding severity to the Events API v2 severity.
+func PagerDutySeverity(s detectors.Severity) string {
+	switch {
+	case s >= detectors.SeverityCritical:
+		return "critical"
+	case s == detectors.SeverityHigh:
+		return "error"
+	case s == detectors.SeverityMedium:
+		return "warning"
+	}
+	return "info"
+}
+
+// PagerDutyEvent renders the PagerDuty Events API v2 trigger event
+// (POST https://events.pagerduty.com/v2/enqueue) for a finding. The dedup
+// key is the finding ID, so a redelivery updates the same incident.
+func PagerDutyEvent(f detectors.Finding, routingKey string) map[string]any {
+	ts := f.LastEventTime
+	if ts.IsZero() {
+		ts = f.FirstEventTime
+	}
+	source := strings.Trim(f.AccountID+"/"+f.Region, "/")
+	if source == "" {
+		source = "trailwatch"
+	}
+	payload := map[string]any{
+		"summary":        truncateRunes(oneLine(fmt.Sprintf("[%s] %s: %s", f.Severity, f.Detector, f.Title)), pagerDutySummary),
+		"source":         source,
+		"severity":       PagerDutySeverity(f.Severity),
+		"component":      f.Detector,
+		"group":          f.AccountID,
+		"class":          f.Detector,
+		"custom_details": f,
+	}
+	if !ts.IsZero() {
+		payload["timestamp"] = ts.UTC().Format(time.RFC3339)
+	}
+	return map[string]any{
+		"routing_key":  routingKey,
+		"event_action": "trigger",
+		"dedup_key":    f.ID,
+		"payload":      payload,
+	}
+}
+
+// oneLine replaces control characters (newlines included) with spaces and
+// collapses runs of white space.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return r == ' ' || r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
+	}), " ")
+}
+
+// truncateRunes cuts s to at most n runes, ending in "..." when cut.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 3 {
+		return strings.Repeat(".", n)
+	}
+	i, count := 0, 0
+	for j := range s {
+		if count == n-3 {
+			i = j
+			break
+		}
+		count++
+	}
+	return strings.TrimRight(s[:i], " ") + "..."
+}
