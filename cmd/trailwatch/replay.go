@@ -59,7 +59,7 @@ type capacityReporter interface {
 	ConsumedCapacity() (read, write float64)
 }
 
-// openDynamoDB opens the DynamoDB store; it is set by store_dynamodb.go.
+// openDynamoDB opens the DynamoDB store (store_dynamodb.go).
 var openDynamoDB = openDynamoDBStore
 
 func replayFlags(o *replayOptions, stderr io.Writer) *flag.FlagSet {
