@@ -43,7 +43,7 @@ type CaseSignal struct {
 }
 
 // fold adds an event's signals to the principal's cases and returns the
-// case that changed, if any.
+// cases that changed.
 //
 // A signal whose subject a recent case (within the dedupe window) already
 // holds only counts the event there. Other signals join the case still
@@ -52,7 +52,7 @@ type CaseSignal struct {
 // group are not independent evidence), then a noisy-OR across groups, so
 // several weak signals make one stronger finding rather than many weak
 // ones.
-func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) *Case {
+func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) []*Case {
 	cfg := e.Config
 	t := ev.Time.Unix()
 	var open *Case
@@ -71,7 +71,7 @@ func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) *Ca
 		}
 		folded.addEvent(ev, t)
 		st.CasesDirty = true
-		return folded
+		return []*Case{folded}
 	}
 	open = st.openCase(mode, t, cfg.Windows.Case)
 	if open == nil {
@@ -93,12 +93,13 @@ func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) *Ca
 		open.addSignal(s)
 	}
 	open.addEvent(ev, t)
-	if folded != nil && folded != open {
-		folded.addEvent(ev, t)
-	}
 	open.rescore(cfg, ev.Principal)
 	st.CasesDirty = true
-	return open
+	if folded != nil && folded != open {
+		folded.addEvent(ev, t)
+		return []*Case{open, folded}
+	}
+	return []*Case{open}
 }
 
 func strongest(sigs []Signal) Signal {
@@ -179,6 +180,14 @@ func (cs *Case) addSignal(s Signal) {
 func caseSignal(s Signal) CaseSignal {
 	return CaseSignal{Detector: s.Detector, Subject: s.Subject, Group: s.Group, Score: s.Score,
 		Floor: s.Floor, Title: s.Title, Reason: s.Reason, Evidence: s.Evidence}
+}
+
+// ensureFinding rebuilds the derived parts of a finding loaded from a
+// store (EncodeCases leaves them out).
+func (cs *Case) ensureFinding(cfg *Config) {
+	if cs.Finding.Reasons == nil && len(cs.Signals) > 0 {
+		cs.rescore(cfg, cs.Finding.Principal)
+	}
 }
 
 func (cs *Case) addEvent(ev *events.Event, t int64) {
@@ -269,12 +278,21 @@ func (f Finding) clone() Finding {
 	return c
 }
 
-// EncodeCases encodes the dedupe state.
+// EncodeCases encodes the dedupe state. The finding's title, reasons and
+// evidence are left out: they are derived from the signals and rebuilt on
+// use, which halves what a store writes.
 func EncodeCases(cases []*Case) ([]byte, error) {
 	if len(cases) == 0 {
 		return nil, nil
 	}
-	return json.Marshal(cases)
+	slim := make([]Case, len(cases))
+	for i, cs := range cases {
+		slim[i] = *cs
+		slim[i].Finding.Title = ""
+		slim[i].Finding.Reasons = nil
+		slim[i].Finding.Evidence = nil
+	}
+	return json.Marshal(slim)
 }
 
 // DecodeCases decodes what EncodeCases wrote.
@@ -285,6 +303,11 @@ func DecodeCases(b []byte) ([]*Case, error) {
 	var cs []*Case
 	if err := json.Unmarshal(b, &cs); err != nil {
 		return nil, fmt.Errorf("decode cases: %w", err)
+	}
+	for _, c := range cs {
+		if c == nil || len(c.Signals) == 0 {
+			return nil, fmt.Errorf("decode cases: a case without signals")
+		}
 	}
 	return cs, nil
 }

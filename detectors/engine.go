@@ -210,7 +210,7 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 			if i == 1 {
 				mode = ModeShadow
 			}
-			if cs := e.fold(st, ev, sigs, mode); cs != nil {
+			for _, cs := range e.fold(st, ev, sigs, mode) {
 				changed[cs.Finding.ID] = cs
 			}
 		}
@@ -225,6 +225,7 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 	sort.Strings(ids)
 	for _, id := range ids {
 		cs := changed[id]
+		cs.ensureFinding(cfg)
 		routed := cs.Mode == ModeAlert && cs.Finding.Severity >= cfg.Routing.SNSMinSeverity
 		kind := UpdateCount
 		switch {

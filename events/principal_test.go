@@ -172,22 +172,22 @@ func TestClassifyError(t *testing.T) {
 
 func TestUserAgentFamily(t *testing.T) {
 	tests := map[string]string{
-		"aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/macos#24.1.0 md/arch#arm64 lang/python#3.12.7": "aws-cli",
-		"aws-cli/1.18.69 Python/3.8.5 Linux/5.4.0":                                                "aws-cli",
-		"[aws-cli/2.27.0 md/awscrt#0.26.1 ua/2.1 os/linux#6.8]":                                   "aws-cli",
-		"Boto3/1.35.40 md/Botocore#1.35.40 ua/2.0 os/linux#5.10.226 Botocore/1.35.40":             "Boto3",
-		"Botocore/1.31.0 Python/3.11":                                                             "Botocore",
-		"aws-sdk-go-v2/1.32.2 ua/2.1 os/linux lang/go#1.23.2 api/dynamodb#1.36.2":                 "aws-sdk-go-v2",
+		"aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/macos#24.1.0 md/arch#arm64 lang/python#3.12.7":                              "aws-cli",
+		"aws-cli/1.18.69 Python/3.8.5 Linux/5.4.0":                                                                             "aws-cli",
+		"[aws-cli/2.27.0 md/awscrt#0.26.1 ua/2.1 os/linux#6.8]":                                                                "aws-cli",
+		"Boto3/1.35.40 md/Botocore#1.35.40 ua/2.0 os/linux#5.10.226 Botocore/1.35.40":                                          "Boto3",
+		"Botocore/1.31.0 Python/3.11":                                                                                          "Botocore",
+		"aws-sdk-go-v2/1.32.2 ua/2.1 os/linux lang/go#1.23.2 api/dynamodb#1.36.2":                                              "aws-sdk-go-v2",
 		"APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.72.1 aws-sdk-go-v2/1.32.2": "Terraform",
-		"cloudformation.amazonaws.com": "cloudformation",
-		"AWS Internal":                 "aws-internal",
-		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15": "console",
-		"console.amazonaws.com":  "console",
-		"signin.amazonaws.com":   "console",
-		"python-requests/2.32.3": "python-requests",
-		"curl/8.5.0":             "curl",
-		"":                       "none",
-		"SomeTool/3.1 (linux)":   "SomeTool",
+		"cloudformation.amazonaws.com":                                                                                         "cloudformation",
+		"AWS Internal":                                                                                                         "aws-internal",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15":                                                 "console",
+		"console.amazonaws.com":                                                                                                "console",
+		"signin.amazonaws.com":                                                                                                 "console",
+		"python-requests/2.32.3":                                                                                               "python-requests",
+		"curl/8.5.0":                                                                                                           "curl",
+		"":                                                                                                                     "none",
+		"SomeTool/3.1 (linux)":                                                                                                 "SomeTool",
 	}
 	for ua, want := range tests {
 		if got := UserAgentFamily(ua); got != want {
