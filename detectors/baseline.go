@@ -42,6 +42,9 @@ type Value struct {
 	First, Last int32
 	// Days counts the distinct days the value was seen (saturating).
 	Days uint16
+	// Bits marks the days seen among the 32 ending at Last (bit 0 is
+	// Last), so late events are counted once.
+	Bits uint32
 }
 
 // ValueSet is the remembered values of one dimension.
@@ -92,11 +95,16 @@ type Baseline struct {
 	LastSeen    int64 // unix seconds of the latest event
 	ActiveDays  uint32
 	LastDay     int32
+	DayBits     uint64 // active days among the 64 ending at LastDay (bit 0)
 	Hours       [168]uint16 // active hours per hour of week (UTC, Monday 00h first)
 	RecentHours [4]int64    // last counted unix hours, so an hour counts once
 	MutRate     WindowRate
 	DenyRate    WindowRate
 	Sessions    []Session
+	// RecentIDs holds hashes of the latest event IDs, so a redelivered
+	// event is recognised and not counted twice.
+	RecentIDs [recentIDs]uint32
+	RecentPos uint8
 
 	// Cold part.
 	Dims [NumDims]ValueSet
@@ -112,6 +120,41 @@ func NewBaseline(key string) *Baseline {
 		b.Dims[i].Values = map[string]*Value{}
 	}
 	return b
+}
+
+// recentIDs is how many event IDs a baseline remembers for redelivery:
+// more than one SQS batch of a principal's events.
+const recentIDs = 48
+
+func idHash(id string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h | 1 // zero marks an empty slot
+}
+
+// SeenEvent reports whether the event ID is among the latest ones observed.
+func (b *Baseline) SeenEvent(id string) bool {
+	if id == "" {
+		return false
+	}
+	h := idHash(id)
+	for _, r := range b.RecentIDs {
+		if r == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Baseline) rememberEvent(id string) {
+	if id == "" {
+		return
+	}
+	b.RecentIDs[int(b.RecentPos)%recentIDs] = idHash(id)
+	b.RecentPos = uint8((int(b.RecentPos) + 1) % recentIDs)
 }
 
 // RateWindow is the length of a rate window.
@@ -177,6 +220,13 @@ func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
 	t := ev.Time
 	sec := t.Unix()
 	day := dayOf(t)
+	b.rememberEvent(ev.ID)
+	firstBefore := b.FirstSeen
+	if firstBefore == 0 {
+		firstBefore = math.MaxInt64
+	}
+	// A day before the earliest one known is new.
+	firstBefore = firstBefore - firstBefore%86400
 	b.Events++
 	if ev.Mutating {
 		b.Mutating++
@@ -190,10 +240,25 @@ func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
 	if sec > b.LastSeen {
 		b.LastSeen = sec
 	}
-	if day > b.LastDay {
+	switch {
+	case day > b.LastDay:
+		shift := day - b.LastDay
+		if shift >= 64 || b.LastDay == 0 {
+			b.DayBits = 0
+		} else {
+			b.DayBits <<= uint(shift)
+		}
+		b.DayBits |= 1
 		b.ActiveDays++
 		b.LastDay = day
 		b.forget(day, forget)
+	case b.LastDay-day < 64:
+		if bit := uint64(1) << uint(b.LastDay-day); b.DayBits&bit == 0 {
+			b.DayBits |= bit
+			b.ActiveDays++
+		}
+	case sec < firstBefore:
+		b.ActiveDays++
 	}
 	b.countHour(sec)
 
@@ -233,28 +298,51 @@ func (b *Baseline) see(d Dim, v string, day int32) {
 		if len(s.Values) >= dimCaps[d] {
 			s.evict()
 		}
-		s.Values[v] = &Value{First: day, Last: day, Days: 1}
+		s.Values[v] = &Value{First: day, Last: day, Days: 1, Bits: 1}
 		s.Sightings = satAdd32(s.Sightings)
 		b.ColdDirty = true
 		return
 	}
-	switch {
-	case day > val.Last:
-		val.Last = day
-		if val.Days < math.MaxUint16 {
-			val.Days++
-		}
-		s.Sightings = satAdd32(s.Sightings)
-		b.ColdDirty = true
-	case day < val.First:
-		// A late event extends the value's history backwards.
-		val.First = day
-		if val.Days < math.MaxUint16 {
-			val.Days++
-		}
-		s.Sightings = satAdd32(s.Sightings)
-		b.ColdDirty = true
+	if !val.markDay(day) {
+		return
 	}
+	if val.Days < math.MaxUint16 {
+		val.Days++
+	}
+	s.Sightings = satAdd32(s.Sightings)
+	b.ColdDirty = true
+}
+
+// markDay records that the value was seen on day and reports whether the
+// day is new for it. Days within 32 of the last are exact whatever the
+// arrival order; an older late day counts only if it is a new first day.
+func (v *Value) markDay(day int32) bool {
+	switch {
+	case day > v.Last:
+		shift := day - v.Last
+		if shift >= 32 {
+			v.Bits = 0
+		} else {
+			v.Bits <<= uint(shift)
+		}
+		v.Bits |= 1
+		v.Last = day
+		return true
+	case v.Last-day < 32:
+		bit := uint32(1) << uint(v.Last-day)
+		if v.Bits&bit != 0 {
+			return false
+		}
+		v.Bits |= bit
+		if day < v.First {
+			v.First = day
+		}
+		return true
+	case day < v.First:
+		v.First = day
+		return true
+	}
+	return false
 }
 
 func satAdd32(x uint32) uint32 {

@@ -60,7 +60,12 @@ func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) []*
 	var folded *Case
 	for _, s := range sigs {
 		if cs := st.caseWithSubject(s.Subject, mode, t, cfg.Windows.Dedupe); cs != nil {
+			// A repeat of what the case reported: count it, and let a
+			// stronger signal (60 denials rather than 5) raise the score.
 			folded = cs
+			if cs.addSignal(s) {
+				cs.rescore(cfg, ev.Principal)
+			}
 			continue
 		}
 		fresh = append(fresh, s)
@@ -69,6 +74,7 @@ func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) []*
 		if folded == nil {
 			return nil
 		}
+		folded.ensureFinding(cfg)
 		folded.addEvent(ev, t)
 		st.CasesDirty = true
 		return []*Case{folded}
@@ -165,16 +171,19 @@ func (st *State) pruneCases(now int64, window time.Duration) {
 	}
 }
 
-func (cs *Case) addSignal(s Signal) {
+// addSignal records a signal and reports whether it changed the case.
+func (cs *Case) addSignal(s Signal) bool {
 	for i := range cs.Signals {
 		if cs.Signals[i].Subject == s.Subject {
 			if s.Score > cs.Signals[i].Score {
 				cs.Signals[i] = caseSignal(s)
+				return true
 			}
-			return
+			return false
 		}
 	}
 	cs.Signals = append(cs.Signals, caseSignal(s))
+	return true
 }
 
 func caseSignal(s Signal) CaseSignal {

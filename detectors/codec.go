@@ -33,6 +33,7 @@ func (b *Baseline) EncodeHot() []byte {
 	w.varint(b.LastSeen)
 	w.uvarint(uint64(b.ActiveDays))
 	w.varint(int64(b.LastDay))
+	w.uvarint(b.DayBits)
 	// Hour histogram, run-length encoded over zeros.
 	for i := 0; i < len(b.Hours); {
 		if b.Hours[i] == 0 {
@@ -58,6 +59,10 @@ func (b *Baseline) EncodeHot() []byte {
 		w.f32(r.Var)
 		w.uvarint(uint64(r.Windows))
 		w.bool(r.Flagged)
+	}
+	w.byte(b.RecentPos)
+	for _, h := range b.RecentIDs {
+		w.buf = binary.LittleEndian.AppendUint32(w.buf, h)
 	}
 	w.uvarint(uint64(len(b.Sessions)))
 	for _, s := range b.Sessions {
@@ -94,6 +99,7 @@ func (b *Baseline) EncodeCold() []byte {
 			w.varint(int64(v.First - prevFirst))
 			w.varint(int64(v.Last - v.First))
 			w.uvarint(uint64(v.Days))
+			w.uvarint(uint64(v.Bits))
 			prevFirst = v.First
 		}
 	}
@@ -128,6 +134,7 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	b.LastSeen = r.varint()
 	b.ActiveDays = uint32(r.uvarint())
 	b.LastDay = int32(r.varint())
+	b.DayBits = r.uvarint()
 	for i := 0; i < len(b.Hours); {
 		v := r.uvarint()
 		if v == 0 {
@@ -151,6 +158,10 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 		rt.Var = r.f32()
 		rt.Windows = uint32(r.uvarint())
 		rt.Flagged = r.bool()
+	}
+	b.RecentPos = r.byte() % recentIDs
+	for i := range b.RecentIDs {
+		b.RecentIDs[i] = r.u32()
 	}
 	n := int(r.uvarint())
 	if n > maxSessions {
@@ -187,7 +198,9 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 			k := r.str()
 			first := prevFirst + int32(r.varint())
 			last := first + int32(r.varint())
-			s.Values[k] = &Value{First: first, Last: last, Days: uint16(min(r.uvarint(), math.MaxUint16))}
+			days := uint16(min(r.uvarint(), math.MaxUint16))
+			bits := uint32(r.uvarint())
+			s.Values[k] = &Value{First: first, Last: last, Days: days, Bits: bits}
 			prevFirst = first
 		}
 	}
@@ -283,3 +296,13 @@ func (r *reader) f32() float64 {
 }
 
 func (r *reader) bool() bool { return r.byte() == 1 }
+
+func (r *reader) u32() uint32 {
+	if len(r.buf) < 4 {
+		r.fail(errShort)
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.buf)
+	r.buf = r.buf[4:]
+	return v
+}

@@ -180,6 +180,11 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 	supp := map[string]int{}
 	changed := map[string]*Case{}
 	for _, ev := range evs {
+		if b.SeenEvent(ev.ID) {
+			// A redelivered event: already in the baseline and in any
+			// finding it caused.
+			continue
+		}
 		c := &Context{Baseline: b, Mature: b.Mature(cfg.Learning, ev.Time), Config: cfg, Name: name}
 		var alert, shadow []Signal
 		for _, d := range e.Detectors {

@@ -268,12 +268,22 @@ func (p *params) str(key string) string {
 func (p *params) text() string { return string(p.raw) }
 
 func eventSelectorsReduced(_ *events.Event, p params) (bool, string) {
-	t := p.text()
-	if strings.Contains(t, `"includeManagementEvents":false`) || strings.Contains(t, `"readWriteType":"None"`) ||
-		strings.Contains(t, `"ReadOnly"`) {
-		return true, "reduced CloudTrail event selectors (management or write events no longer logged)"
+	m := p.get()
+	for _, sel := range asSlice(m["eventSelectors"]) {
+		s, _ := sel.(map[string]any)
+		if v, ok := s["includeManagementEvents"].(bool); ok && !v {
+			return true, "reduced CloudTrail event selectors: management events no longer logged"
+		}
+		if rw := asString(s["readWriteType"]); rw == "ReadOnly" || rw == "None" {
+			return true, "reduced CloudTrail event selectors: write events no longer logged (readWriteType " + rw + ")"
+		}
 	}
 	return false, ""
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
 }
 
 func guardDutyDisabled(_ *events.Event, p params) (bool, string) {
@@ -427,17 +437,36 @@ func publicAccessBlockRelaxed(_ *events.Event, p params) (bool, string) {
 
 var accountID = regexp.MustCompile(`\b\d{12}\b`)
 
+// sharedOut inspects what a snapshot or image attribute change adds: EC2's
+// createVolumePermission/launchPermission {add: {items: [{group|userId}]}}
+// and RDS's valuesToAdd. Removals never count.
 func sharedOut(ev *events.Event, p params) (bool, string) {
-	t := p.text()
+	m := p.get()
 	target := firstNonEmpty(p.str("snapshotId"), p.str("imageId"), p.str("dBSnapshotIdentifier"), p.str("dBClusterSnapshotIdentifier"))
-	if strings.Contains(t, `"group":"all"`) || strings.Contains(t, `"all"`) && strings.Contains(t, "valuesToAdd") {
-		return true, "made " + target + " public (shared with all accounts)"
+	var added []string
+	for _, attr := range []string{"createVolumePermission", "launchPermission"} {
+		perm, _ := m[attr].(map[string]any)
+		add, _ := perm["add"].(map[string]any)
+		for _, it := range asSlice(add["items"]) {
+			item, _ := it.(map[string]any)
+			if g := asString(item["group"]); g != "" {
+				added = append(added, g)
+			}
+			if u := asString(item["userId"]); u != "" {
+				added = append(added, u)
+			}
+		}
 	}
-	if !strings.Contains(t, "add") && !strings.Contains(t, "valuesToAdd") {
-		return false, ""
+	if strings.EqualFold(p.str("attributeName"), "restore") {
+		added = append(added, asStrings(m["valuesToAdd"])...)
 	}
-	for _, a := range accountID.FindAllString(t, -1) {
-		if a != ev.Account {
+	for _, a := range added {
+		if strings.EqualFold(a, "all") {
+			return true, "made " + target + " public (shared with all accounts)"
+		}
+	}
+	for _, a := range added {
+		if accountID.MatchString(a) && a != ev.Account {
 			return true, fmt.Sprintf("shared %s with outside account %s", target, a)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // standard deviations (a bursty CI role tolerates more than a steady
 // service). The current window's count is judged by the Poisson tail
 // P(X >= count) against that rate; the signal grows with -log10 of it and is
-// capped at MEDIUM strength on its own, because volume alone is rarely an
+// capped below MEDIUM on its own (0.45), because volume alone is rarely an
 // incident (a Terraform run five times larger than usual is not).
 type RateBurst struct{}
 
@@ -53,7 +53,7 @@ func (RateBurst) Check(c *Context, ev *events.Event) []Signal {
 		return nil
 	}
 	s := Surprise(p)
-	score := math.Min(0.55, 0.2+0.03*(s-5))
+	score := math.Min(0.45, 0.2+0.03*(s-5))
 	typical := math.Expm1(r.Mean)
 	return []Signal{{
 		Detector: IDRate,
