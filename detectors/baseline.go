@@ -95,7 +95,7 @@ type Baseline struct {
 	LastSeen    int64 // unix seconds of the latest event
 	ActiveDays  uint32
 	LastDay     int32
-	DayBits     uint64 // active days among the 64 ending at LastDay (bit 0)
+	DayBits     uint64      // active days among the 64 ending at LastDay (bit 0)
 	Hours       [168]uint16 // active hours per hour of week (UTC, Monday 00h first)
 	RecentHours [4]int64    // last counted unix hours, so an hour counts once
 	MutRate     WindowRate

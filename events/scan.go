@@ -450,7 +450,7 @@ func (s *scanner) recordField(r *Record, key string) (bool, error) {
 	case "awsRegion":
 		err = s.setStr(&r.AWSRegion, true)
 	case "sourceIPAddress":
-		err = s.setStr(&r.SourceIPAddress, true)
+		err = s.setStr(&r.SourceIPAddress, false)
 	case "userAgent":
 		err = s.setStr(&r.UserAgent, true)
 	case "errorCode":
@@ -540,21 +540,21 @@ func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
 	case "type":
 		err = s.setStr(&u.Type, true)
 	case "principalId":
-		err = s.setStr(&u.PrincipalID, true)
+		err = s.setStr(&u.PrincipalID, false)
 	case "arn":
-		err = s.setStr(&u.ARN, true)
+		err = s.setStr(&u.ARN, false)
 	case "accountId":
 		err = s.setStr(&u.AccountID, true)
 	case "accessKeyId":
-		err = s.setStr(&u.AccessKeyID, true)
+		err = s.setStr(&u.AccessKeyID, false)
 	case "userName":
-		err = s.setStr(&u.UserName, true)
+		err = s.setStr(&u.UserName, false)
 	case "invokedBy":
 		err = s.setStr(&u.InvokedBy, true)
 	case "identityProvider":
 		err = s.setStr(&u.IdentityProvider, true)
 	case "credentialId":
-		err = s.setStr(&u.CredentialID, true)
+		err = s.setStr(&u.CredentialID, false)
 	case "sessionContext":
 		if s.peek() == 'n' {
 			u.SessionContext = nil
@@ -576,7 +576,7 @@ func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
 		err = s.object(func(k []byte) error {
 			switch fold(k, []string{"userId", "identityStoreArn"}) {
 			case "userId":
-				return s.setStr(&o.UserID, true)
+				return s.setStr(&o.UserID, false)
 			case "identityStoreArn":
 				return s.setStr(&o.IdentityStoreARN, true)
 			}
@@ -600,9 +600,9 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 				case "type":
 					err = s.setStr(&si.Type, true)
 				case "principalId":
-					err = s.setStr(&si.PrincipalID, true)
+					err = s.setStr(&si.PrincipalID, false)
 				case "arn":
-					err = s.setStr(&si.ARN, true)
+					err = s.setStr(&si.ARN, false)
 				case "accountId":
 					err = s.setStr(&si.AccountID, true)
 				case "userName":
@@ -648,7 +648,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 				return err
 			})
 		case "sourceIdentity":
-			err = s.setStr(&c.SourceIdentity, true)
+			err = s.setStr(&c.SourceIdentity, false)
 		case "ec2RoleDelivery":
 			err = s.setStr(&c.EC2RoleDelivery, true)
 		default:
