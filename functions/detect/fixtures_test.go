@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/trailwatch/trailwatch/config"
+	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/emf"
+)
+
+// sample holds the fixture records of svc-backup: its history and the
+// stolen-access-key attack (testdata/sample, labels.json).
+type sample struct {
+	history []json.RawMessage
+	attack  []json.RawMessage
+}
+
+func loadSample(t testing.TB) sample {
+	t.Helper()
+	var ids []string
+	b, err := os.ReadFile("testdata/stolen-access-key.ids.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	attack := map[string]bool{}
+	for _, id := range ids {
+		attack[id] = true
+	}
+	f, err := os.Open("testdata/svc-backup.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sample
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := append(json.RawMessage(nil), sc.Bytes()...)
+		var r struct{ EventID string }
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		if attack[r.EventID] {
+			s.attack = append(s.attack, line)
+		} else {
+			s.history = append(s.history, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.attack) != len(ids) || len(s.history) < 300 {
+		t.Fatalf("fixture: %d attack records (want %d), %d history", len(s.attack), len(ids), len(s.history))
+	}
+	return s
+}
+
+// envelope wraps a record the way EventBridge delivers it to SQS.
+func envelope(rec json.RawMessage) string {
+	var r struct {
+		EventID     string `json:"eventID"`
+		EventSource string `json:"eventSource"`
+		Region      string `json:"awsRegion"`
+		Time        string `json:"eventTime"`
+		Account     string `json:"recipientAccountId"`
+	}
+	_ = json.Unmarshal(rec, &r)
+	b, _ := json.Marshal(map[string]any{
+		"version": "0", "id": "eb-" + r.EventID, "detail-type": "AWS API Call via CloudTrail",
+		"source": "aws." + strings.TrimSuffix(r.EventSource, ".amazonaws.com"), "account": r.Account,
+		"time": r.Time, "region": r.Region, "resources": []string{}, "detail": rec,
+	})
+	return string(b)
+}
+
+// sqsBatches builds SQS events of at most size messages, one record each,
+// message IDs derived from the record index.
+func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
+	var out []lambdaevents.SQSEvent
+	for i := 0; i < len(recs); i += size {
+		var ev lambdaevents.SQSEvent
+		for j := i; j < min(i+size, len(recs)); j++ {
+			ev.Records = append(ev.Records, sqsMessage(fmt.Sprintf("%s-%04d", prefix, j), envelope(recs[j])))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func sqsMessage(id, body string) lambdaevents.SQSMessage {
+	return lambdaevents.SQSMessage{
+		MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:us-east-1:111122223333:trailwatch-events", AWSRegion: "us-east-1",
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}
+}
+
+// fakePublisher records publications; fail, when set, decides per call.
+type fakePublisher struct {
+	mu   sync.Mutex
+	got  []detectors.Finding
+	fail func(n int, f detectors.Finding) error
+	n    int
+}
+
+func (p *fakePublisher) Publish(_ context.Context, f detectors.Finding) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if p.fail != nil {
+		if err := p.fail(p.n, f); err != nil {
+			return err
+		}
+	}
+	p.got = append(p.got, f)
+	return nil
+}
+
+func (p *fakePublisher) findings() []detectors.Finding {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]detectors.Finding(nil), p.got...)
+}
+
+// staticConfig always hands out the same config.
+type staticConfig struct{ cfg *detectors.Config }
+
+func (s staticConfig) Get(context.Context) (*detectors.Config, error) { return s.cfg, nil }
+
+// codecStore is an in-memory store that, like DynamoDB and unlike
+// baselines.Memory, keeps encoded copies: a state whose Save failed stays
+// as it was stored. Versions are checked as DynamoDB's condition does.
+type codecStore struct {
+	mu    sync.Mutex
+	items map[string]codecItem
+	saves int
+}
+
+type codecItem struct {
+	hot, cold, cases []byte
+	version          int64
+}
+
+func newCodecStore() *codecStore { return &codecStore{items: map[string]codecItem{}} }
+
+func (s *codecStore) Load(_ context.Context, keys []string) (map[string]*detectors.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]*detectors.State{}
+	for _, k := range keys {
+		it, ok := s.items[k]
+		if !ok {
+			continue
+		}
+		b, err := detectors.DecodeBaseline(it.hot, it.cold)
+		if err != nil {
+			return nil, err
+		}
+		cases, err := detectors.DecodeCases(it.cases)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = &detectors.State{Baseline: b, Cases: cases, Version: it.version}
+	}
+	return out, nil
+}
+
+func (s *codecStore) Save(_ context.Context, st *detectors.State) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.items[st.Baseline.Key].version != st.Version {
+		return detectors.ErrConflict
+	}
+	cases, err := detectors.EncodeCases(st.Cases)
+	if err != nil {
+		return err
+	}
+	st.Version++
+	s.items[st.Baseline.Key] = codecItem{hot: st.Baseline.EncodeHot(), cold: st.Baseline.EncodeCold(), cases: cases, version: st.Version}
+	s.saves++
+	return nil
+}
+
+// failingStore fails every Load, like an unreachable DynamoDB.
+type failingStore struct{}
+
+func (failingStore) Load(context.Context, []string) (map[string]*detectors.State, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:1: connection refused")
+}
+func (failingStore) Save(context.Context, *detectors.State) error { return nil }
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// newTestHandler returns a handler over store and pub with the default
+// config; logs and metrics go to the returned buffer.
+func newTestHandler(store detectors.Store, pub publisher) (*handler, *syncBuffer) {
+	out := &syncBuffer{}
+	log := slog.New(&requestIDHandler{slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	return &handler{
+		store: store, publisher: pub, configs: staticConfig{config.Default()},
+		log: log, metrics: &emf.Writer{W: out},
+	}, out
+}
+
+// invoke runs the handler through the Lambda runtime's handler wrapper,
+// as lambda.Start would, with a request ID in the context.
+func invoke(t testing.TB, h *handler, ev lambdaevents.SQSEvent) lambdaevents.SQSEventResponse {
+	t.Helper()
+	resp, err := invokeErr(h, ev)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	return resp
+}
+
+func invokeErr(h *handler, ev lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
+	var resp lambdaevents.SQSEventResponse
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return resp, err
+	}
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-test-1"})
+	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	if err != nil {
+		return resp, err
+	}
+	err = json.Unmarshal(out, &resp)
+	return resp, err
+}

@@ -1,0 +1,293 @@
+//go:build unix
+
+package e2e
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/notify"
+)
+
+const (
+	signingSecret = "e2e-signing-secret-0123456789abcdef"
+	secretARN     = "arn:aws:secretsmanager:us-east-1:111122223333:secret:trailwatch/webhook-AbCdEf"
+	paramName     = "/trailwatch/thresholds"
+)
+
+// awsJSONServer answers one JSON-protocol AWS operation (X-Amz-Target)
+// with reply(request body) and counts calls.
+func awsJSONServer(t *testing.T, target string, reply func(in map[string]any) (int, any)) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if got := r.Header.Get("X-Amz-Target"); got != target {
+			t.Errorf("%s server: unexpected X-Amz-Target %q", target, got)
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"__type":"UnknownOperationException"}`)
+			return
+		}
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+			t.Errorf("%s server: request not SigV4-signed", target)
+		}
+		var in map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			t.Errorf("%s server: %v", target, err)
+		}
+		status, out := reply(in)
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+// ssmServer serves the thresholds parameter (GetParameter) with value.
+func ssmServer(t *testing.T, value string) (*httptest.Server, *atomic.Int32) {
+	return awsJSONServer(t, "AmazonSSM.GetParameter", func(in map[string]any) (int, any) {
+		if in["Name"] != paramName || in["WithDecryption"] != true {
+			return http.StatusBadRequest, map[string]any{"__type": "ParameterNotFound", "message": fmt.Sprint(in)}
+		}
+		return http.StatusOK, map[string]any{"Parameter": map[string]any{
+			"Name": paramName, "Type": "String", "Value": value, "Version": 3,
+			"ARN": "arn:aws:ssm:us-east-1:111122223333:parameter" + paramName, "DataType": "text", "LastModifiedDate": 1.7643312e9,
+		}}
+	})
+}
+
+// secretsServer serves the webhook signing secret (GetSecretValue).
+func secretsServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	return awsJSONServer(t, "secretsmanager.GetSecretValue", func(in map[string]any) (int, any) {
+		if in["SecretId"] != secretARN {
+			return http.StatusBadRequest, map[string]any{"__type": "ResourceNotFoundException"}
+		}
+		return http.StatusOK, map[string]any{
+			"ARN": secretARN, "Name": "trailwatch/webhook", "SecretString": `{"signing_secret":"` + signingSecret + `"}`,
+			"VersionId": "a1b2c3d4-0000-0000-0000-000000000001", "VersionStages": []string{"AWSCURRENT"}, "CreatedDate": 1.7643312e9,
+		}
+	})
+}
+
+// ticketReceiver is the ticketing system: it verifies the generic HMAC
+// signature and the idempotency key, and records ticket IDs.
+type ticketReceiver struct {
+	t      testing.TB
+	calls  atomic.Int32
+	mu     sync.Mutex
+	ids    []string
+	status func(n int) int // status for call n; 0 = verify and accept
+}
+
+func (rv *ticketReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(rv.calls.Add(1))
+	body, _ := io.ReadAll(r.Body)
+	if rv.status != nil {
+		if s := rv.status(n); s != 0 {
+			http.Error(w, "receiver unavailable", s)
+			return
+		}
+	}
+	if err := notify.Verify([]byte(signingSecret), r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp),
+		body, time.Now(), notify.DefaultSignatureTolerance); err != nil {
+		rv.t.Errorf("receiver: %v", err)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var f detectors.Finding
+	if err := json.Unmarshal(body, &f); err != nil || f.ID == "" || f.ID != r.Header.Get(notify.HeaderIdempotencyKey) {
+		rv.t.Errorf("receiver: body %.300s, idempotency key %q: %v", body, r.Header.Get(notify.HeaderIdempotencyKey), err)
+	}
+	rv.mu.Lock()
+	rv.ids = append(rv.ids, f.ID)
+	rv.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (rv *ticketReceiver) tickets() []string {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	return append([]string(nil), rv.ids...)
+}
+
+// snsCapture is an HTTP subscription endpoint: it records every SNS
+// notification goaws posts.
+type snsCapture struct {
+	t     testing.TB
+	mu    sync.Mutex
+	notes []notify.SNSEnvelope
+}
+
+func (c *snsCapture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var env notify.SNSEnvelope
+	if err := json.NewDecoder(r.Body).Decode(&env); err != nil {
+		c.t.Errorf("SNS subscriber: %v", err)
+		return
+	}
+	if env.Type == "Notification" {
+		c.mu.Lock()
+		c.notes = append(c.notes, env)
+		c.mu.Unlock()
+	}
+}
+
+func (c *snsCapture) all() []notify.SNSEnvelope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]notify.SNSEnvelope(nil), c.notes...)
+}
+
+// settle waits until the capture has held at least want notifications and
+// then nothing new for quiet.
+func (c *snsCapture) settle(want int, quiet, limit time.Duration) []notify.SNSEnvelope {
+	deadline := time.Now().Add(limit)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		n := len(c.all())
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if n >= want && time.Since(since) >= quiet {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c.all()
+}
+
+type sqsResult struct {
+	QueueURL string `xml:"CreateQueueResult>QueueUrl"`
+	Messages []struct {
+		MessageID string `xml:"MessageId"`
+		Body      string `xml:"Body"`
+	} `xml:"ReceiveMessageResult>Message"`
+}
+
+// sqsQuery calls goaws's SQS query (form) API.
+func sqsQuery(t *testing.T, endpoint string, form url.Values) sqsResult {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatalf("SQS %s: %v", form.Get("Action"), err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SQS %s: HTTP %d: %s", form.Get("Action"), resp.StatusCode, b)
+	}
+	var r sqsResult
+	if err := xml.Unmarshal(b, &r); err != nil {
+		t.Fatalf("SQS %s: %v\n%s", form.Get("Action"), err, b)
+	}
+	return r
+}
+
+// sample is svc-backup's history and the stolen-access-key attack, from
+// the detect function's fixtures (built from testdata/sample).
+type sample struct {
+	history, attack []json.RawMessage
+}
+
+func loadSample(t *testing.T) sample {
+	t.Helper()
+	dir := filepath.Join("..", "..", "functions", "detect", "testdata")
+	b, err := os.ReadFile(filepath.Join(dir, "stolen-access-key.ids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	attack := map[string]bool{}
+	for _, id := range ids {
+		attack[id] = true
+	}
+	f, err := os.Open(filepath.Join(dir, "svc-backup.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sample
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := append(json.RawMessage(nil), sc.Bytes()...)
+		var r struct {
+			EventID string `json:"eventID"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		if attack[r.EventID] {
+			s.attack = append(s.attack, line)
+		} else {
+			s.history = append(s.history, line)
+		}
+	}
+	if err := sc.Err(); err != nil || len(s.attack) != len(ids) {
+		t.Fatalf("fixture: %d attack records of %d (%v)", len(s.attack), len(ids), err)
+	}
+	return s
+}
+
+// envelope wraps a record the way EventBridge delivers it to SQS.
+func envelope(rec json.RawMessage) string {
+	var r struct {
+		EventID     string `json:"eventID"`
+		EventSource string `json:"eventSource"`
+		Region      string `json:"awsRegion"`
+		Time        string `json:"eventTime"`
+		Account     string `json:"recipientAccountId"`
+	}
+	_ = json.Unmarshal(rec, &r)
+	b, _ := json.Marshal(map[string]any{
+		"version": "0", "id": "eb-" + r.EventID, "detail-type": "AWS API Call via CloudTrail",
+		"source": "aws." + strings.TrimSuffix(r.EventSource, ".amazonaws.com"), "account": r.Account,
+		"time": r.Time, "region": r.Region, "resources": []string{}, "detail": rec,
+	})
+	return string(b)
+}
+
+func sqsMessage(id, body, queue string) lambdaevents.SQSMessage {
+	return lambdaevents.SQSMessage{
+		MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:us-east-1:111122223333:" + queue, AWSRegion: "us-east-1",
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+	}
+}
+
+// sqsBatches builds SQS events of at most size messages, one record each.
+func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
+	var out []lambdaevents.SQSEvent
+	for i := 0; i < len(recs); i += size {
+		var ev lambdaevents.SQSEvent
+		for j := i; j < min(i+size, len(recs)); j++ {
+			ev.Records = append(ev.Records, sqsMessage(fmt.Sprintf("%s-%04d", prefix, j), envelope(recs[j]), "trailwatch-events"))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
