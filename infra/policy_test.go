@@ -221,8 +221,7 @@ func TestDetectGrantsAreNarrow(t *testing.T) {
 	}
 	want := map[string]bool{
 		"logs:CreateLogStream": true, "logs:PutLogEvents": true,
-		"dynamodb:GetItem": true, "dynamodb:BatchGetItem": true, "dynamodb:Query": true,
-		"dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:ConditionCheckItem": true,
+		"dynamodb:GetItem": true, "dynamodb:BatchGetItem": true, "dynamodb:PutItem": true,
 		"kms:Decrypt": true, "kms:Encrypt": true, "kms:GenerateDataKey": true, "kms:DescribeKey": true,
 		"sns:Publish": true, "ssm:GetParameter": true,
 		"sqs:ReceiveMessage": true, "sqs:DeleteMessage": true, "sqs:ChangeMessageVisibility": true,

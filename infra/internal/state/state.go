@@ -22,15 +22,12 @@ const TableLogicalID = "BaselinesTable"
 const TTLAttribute = "expires_at"
 
 // DetectTableActions are the only table actions the detect function gets:
-// point reads, the per-principal item-collection query, and conditional
-// writes. No Scan, no DeleteItem (expiry is TTL's job), no table management.
+// exactly what baselines.DynamoDB calls. No Query, Scan, UpdateItem or
+// DeleteItem (expiry is TTL's job), no table management.
 var DetectTableActions = []string{
-	"dynamodb:GetItem",
-	"dynamodb:BatchGetItem",
-	"dynamodb:Query",
-	"dynamodb:PutItem",
-	"dynamodb:UpdateItem",
-	"dynamodb:ConditionCheckItem",
+	"dynamodb:BatchGetItem", // one read per batch (baselines.DynamoDB.Load)
+	"dynamodb:PutItem",      // conditional writes and spilled parts
+	"dynamodb:GetItem",      // recognising a write whose answer was lost
 }
 
 // State is the constructed state concern.
