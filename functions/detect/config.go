@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/emf"
+	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 )
 
 // env is the raw environment, read once.
@@ -27,15 +27,10 @@ type env struct {
 	LogLevel   string `env:"LOG_LEVEL"`
 }
 
-// readEnv fills the string fields of env from their tags.
+// readEnv reads the environment once.
 func readEnv(lookup func(string) string) env {
 	var e env
-	v := reflect.ValueOf(&e).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		if name := v.Type().Field(i).Tag.Get("env"); name != "" {
-			v.Field(i).SetString(strings.TrimSpace(lookup(name)))
-		}
-	}
+	lambdaenv.Read(&e, lookup)
 	return e
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/emf"
+	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 )
 
 // sample holds the fixture records of svc-backup: its history and the
@@ -233,7 +234,7 @@ func (b *syncBuffer) String() string {
 // config; logs and metrics go to the returned buffer.
 func newTestHandler(store detectors.Store, pub publisher) (*handler, *syncBuffer) {
 	out := &syncBuffer{}
-	log := slog.New(&requestIDHandler{slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	log := lambdaenv.Logger(out, slog.LevelDebug)
 	return &handler{
 		store: store, publisher: pub, configs: staticConfig{config.Default()},
 		log: log, metrics: &emf.Writer{W: out},

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -17,6 +15,7 @@ import (
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/events"
 	"github.com/trailwatch/trailwatch/internal/emf"
+	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 	"github.com/trailwatch/trailwatch/notify"
 )
 
@@ -33,9 +32,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(&requestIDHandler{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
-		Level: s.logLevel, ReplaceAttr: lambdacontext.ReplaceAttr,
-	})})
+	log := lambdaenv.Logger(os.Stdout, s.logLevel)
 	metrics := &emf.Writer{W: os.Stdout}
 
 	// Parsing ip-ranges.json is most of the cold start: overlap it with
@@ -81,23 +78,4 @@ func run() error {
 		"config_ttl", s.configTTL.String(), "ip_ranges", ranges.Len())
 	lambda.Start(h.Handle)
 	return nil
-}
-
-// requestIDHandler adds the Lambda request ID to every record logged with
-// the invocation's context.
-type requestIDHandler struct{ slog.Handler }
-
-func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h *requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &requestIDHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h *requestIDHandler) WithGroup(name string) slog.Handler {
-	return &requestIDHandler{h.Handler.WithGroup(name)}
 }

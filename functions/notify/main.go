@@ -25,16 +25,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 	"github.com/trailwatch/trailwatch/notify"
 )
 
@@ -52,15 +50,10 @@ type env struct {
 	LogLevel    string `env:"LOG_LEVEL"`
 }
 
-// readEnv fills the string fields of a struct from their env tags.
+// readEnv reads the environment once.
 func readEnv(lookup func(string) string) env {
 	var e env
-	v := reflect.ValueOf(&e).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		if name := v.Type().Field(i).Tag.Get("env"); name != "" {
-			v.Field(i).SetString(strings.TrimSpace(lookup(name)))
-		}
-	}
+	lambdaenv.Read(&e, lookup)
 	return e
 }
 
@@ -131,9 +124,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(&requestIDHandler{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
-		Level: s.logLevel, ReplaceAttr: lambdacontext.ReplaceAttr,
-	})})
+	log := lambdaenv.Logger(os.Stdout, s.logLevel)
 
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -165,23 +156,4 @@ func run() error {
 	}
 	lambda.Start(h.Handle)
 	return nil
-}
-
-// requestIDHandler adds the Lambda request ID to every record, like
-// lambdacontext.NewLogHandler, but always as JSON.
-type requestIDHandler struct{ slog.Handler }
-
-func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h *requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &requestIDHandler{h.Handler.WithAttrs(attrs)}
-}
-
-func (h *requestIDHandler) WithGroup(name string) slog.Handler {
-	return &requestIDHandler{h.Handler.WithGroup(name)}
 }
