@@ -126,6 +126,11 @@ var riskRules = []riskRule{
 	{api: "rds:DeleteDBInstance", category: catDestruction, base: 0.45},
 
 	{api: "organizations:LeaveOrganization", category: catOrg, base: 0.95, floor: SeverityHigh},
+	{api: "organizations:DetachPolicy", category: catTampering, base: 0.6},
+	{api: "organizations:DeletePolicy", category: catTampering, base: 0.6},
+	{api: "s3:PutBucketVersioning", category: catDestruction, base: 0.5, check: versioningSuspended},
+	{api: "ec2:DisableEbsEncryptionByDefault", category: catExposure, base: 0.6},
+	{api: "iam:DeleteAccountPasswordPolicy", category: catPersistence, base: 0.5},
 }
 
 // ruleIndex maps exact API names to rules; rules ending in * are prefixes.
@@ -284,6 +289,14 @@ func eventSelectorsReduced(_ *events.Event, p params) (bool, string) {
 func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
+}
+
+func versioningSuspended(_ *events.Event, p params) (bool, string) {
+	cfg, _ := p.get()["VersioningConfiguration"].(map[string]any)
+	if strings.EqualFold(asString(cfg["Status"]), "Suspended") {
+		return true, "suspended versioning on bucket " + p.str("bucketName")
+	}
+	return false, ""
 }
 
 func guardDutyDisabled(_ *events.Event, p params) (bool, string) {

@@ -150,6 +150,15 @@ func TestNormalizeSkips(t *testing.T) {
 			t.Errorf("%s: err = %v, want %s", name, err, tc.want)
 		}
 	}
+	// A refused console sign-in carries no errorCode, only a message and
+	// a Failure response: it still counts as an authentication failure.
+	failed := Record{EventTime: "2026-10-05T14:03:22Z", EventSource: "signin.amazonaws.com", EventName: "ConsoleLogin",
+		EventType: "AwsConsoleSignIn", ErrorMessage: "Failed authentication",
+		ResponseElements: []byte(`{"ConsoleLogin":"Failure"}`),
+		UserIdentity:     UserIdentity{Type: "IAMUser", UserName: "alice", AccountID: "111122223333"}}
+	if ev, err := n.Normalize(&failed); err != nil || !ev.SignInFailed || ev.ErrClass != ErrDenied || !ev.Selected {
+		t.Errorf("failed sign-in: %+v %v", ev, err)
+	}
 	frac := base
 	frac.EventTime = "2026-10-05T14:03:22.123456Z"
 	if ev, err := n.Normalize(&frac); err != nil || ev.Time.Nanosecond() != 123456000 {

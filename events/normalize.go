@@ -175,6 +175,11 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 	}
 	ev.ConsoleSignIn = r.EventType == "AwsConsoleSignIn"
 	ev.SignInFailed = ev.ConsoleSignIn && (r.ErrorMessage != "" || strings.Contains(string(r.ResponseElements), "Failure"))
+	if ev.SignInFailed && ev.ErrClass == ErrNone {
+		// A refused sign-in is an authentication failure: it counts
+		// toward error bursts (password spraying) like a denied call.
+		ev.ErrClass = ErrDenied
+	}
 	ev.Mutating = IsMutating(r)
 	ev.Network = n.ClassifySource(r.SourceIPAddress)
 	ev.UAFamily = UserAgentFamily(r.UserAgent)
