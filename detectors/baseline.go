@@ -262,7 +262,7 @@ func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
 	}
 	b.countHour(sec)
 
-	b.see(DimAPI, ev.API, day)
+	b.see(DimAPI, APIValue(ev), day)
 	b.see(DimRegion, ev.Region, day)
 	if ev.InvokedBy == "" {
 		b.see(DimNetwork, ev.Network.Key, day)
@@ -280,6 +280,16 @@ func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
 	if isSessionKey(ev.AccessKeyID) && ev.InvokedBy == "" {
 		b.observeSession(ev)
 	}
+}
+
+// APIValue is how a call is remembered in the API dimension: a call
+// refused for authorization is remembered apart ("iam:CreateUser
+// (denied)"), so that an attempt does not count as having done it.
+func APIValue(ev *events.Event) string {
+	if ev.ErrClass == events.ErrDenied {
+		return ev.API + " (denied)"
+	}
+	return ev.API
 }
 
 func isLongTermKey(k string) bool { return len(k) > 4 && k[:4] == "AKIA" }

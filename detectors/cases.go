@@ -255,10 +255,9 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 		title += ", " + strings.Join(extras, ", ")
 	}
 	f.Title = truncateRunes(title, 200)
-	f.Reasons = f.Reasons[:0]
+	f.Reasons = reasons(sigs, name)
 	var details []map[string]any
 	for _, s := range sigs {
-		f.Reasons = append(f.Reasons, s.Reason)
 		d := map[string]any{"detector": s.Detector, "subject": s.Subject, "score": round4(s.Score)}
 		for k, v := range s.Evidence {
 			d[k] = v
@@ -320,3 +319,51 @@ func DecodeCases(b []byte) ([]*Case, error) {
 	}
 	return cs, nil
 }
+
+// reasons lists the signals' sentences, strongest first. Several new APIs
+// read as one sentence, so that on-call sees the story, not a list.
+func reasons(sigs []CaseSignal, name string) []string {
+	const group = IDFirstSeen + "/api"
+	var apis []CaseSignal
+	for _, s := range sigs {
+		if s.Group == group {
+			apis = append(apis, s)
+		}
+	}
+	out := make([]string, 0, len(sigs))
+	for _, s := range sigs {
+		if s.Group != group || len(apis) < 3 {
+			out = append(out, s.Reason)
+			continue
+		}
+		if s.Subject != apis[0].Subject {
+			continue
+		}
+		names := make([]string, 0, len(apis))
+		for _, a := range apis {
+			names = append(names, strings.TrimPrefix(a.Subject, "api:"))
+		}
+		list := strings.Join(names, ", ")
+		if len(names) > 8 {
+			list = strings.Join(names[:8], ", ") + fmt.Sprintf(" and %d more", len(names)-8)
+		}
+		ev := apis[0].Evidence
+		out = append(out, fmt.Sprintf("first time %s called %d APIs: %s (history before them: %v days, %v calls, %v distinct APIs; chance of a new one about %s)",
+			name, len(apis), list, ev["history_days"], commasAny(ev["history_events"]), ev["known_values"], pct(asFloat(ev["new_value_probability"]))))
+	}
+	return out
+}
+
+func asFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	}
+	return 0
+}
+
+func commasAny(v any) string { return commas(int(asFloat(v))) }

@@ -91,8 +91,9 @@ func (d FirstSeen) Check(c *Context, ev *events.Event) []Signal {
 	if sensitiveServices[ev.Service] {
 		w = weightSensitiveAPI
 	}
-	try(DimAPI, ev.API, w, "called "+ev.API+" for the first time", func() string {
-		return fmt.Sprintf("first time %s called %s", c.Name, ev.API)
+	api := APIValue(ev)
+	try(DimAPI, api, w, "called "+api+" for the first time", func() string {
+		return fmt.Sprintf("first time %s called %s", c.Name, api)
 	})
 	try(DimRegion, ev.Region, weightRegion, "first call in region "+ev.Region, func() string {
 		return fmt.Sprintf("first time %s acted in region %s (usual: %s)", c.Name, ev.Region, usual(b, DimRegion, 3))

@@ -222,6 +222,9 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		history = fmt.Sprintf("done before on %s", plural(daysBefore, "day", "days"))
 	}
 	reason := fmt.Sprintf("%s %s (%s: %s in %s of history)", c.Name, what, category, history, plural(b.HistoryDays(), "day", "days"))
+	if b.Events == 0 {
+		reason = fmt.Sprintf("%s %s (%s: the first event ever seen from this principal)", c.Name, what, category)
+	}
 	if failed {
 		reason += fmt.Sprintf("; the call failed with %s", ev.ErrorCode)
 	}
