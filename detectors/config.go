@@ -103,7 +103,7 @@ func DetectorIDs() []string {
 	return []string{IDFirstSeen, IDRate, IDErrorBurst, IDUnusualHour, IDHighRiskAction, IDCredentialPinning}
 }
 
-var defaultBands = Bands{Low: 0.25, Medium: 0.5, High: 0.75, Critical: 0.93}
+var defaultBands = Bands{Low: 0.25, Medium: 0.55, High: 0.75, Critical: 0.93}
 
 // DefaultConfig returns defaults that work out of the box.
 func DefaultConfig() *Config {

@@ -131,6 +131,12 @@ var riskRules = []riskRule{
 	{api: "s3:PutBucketVersioning", category: catDestruction, base: 0.5, check: versioningSuspended},
 	{api: "ec2:DisableEbsEncryptionByDefault", category: catExposure, base: 0.6},
 	{api: "iam:DeleteAccountPasswordPolicy", category: catPersistence, base: 0.5},
+	{api: "rds:ModifyDBInstance", category: catPersistence, base: 0.6, check: masterPasswordReset},
+	{api: "rds:ModifyDBCluster", category: catPersistence, base: 0.6, check: masterPasswordReset},
+	{api: "ec2:ModifyInstanceAttribute", category: catPersistence, base: 0.55, check: userDataChanged},
+	{api: "lambda:CreateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
+	{api: "lambda:UpdateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
+	{api: "ram:CreateResourceShare", category: catExposure, base: 0.6, check: externalShare},
 }
 
 // ruleIndex maps exact API names to rules; rules ending in * are prefixes.
@@ -298,6 +304,39 @@ func versioningSuspended(_ *events.Event, p params) (bool, string) {
 	cfg, _ := p.get()["VersioningConfiguration"].(map[string]any)
 	if strings.EqualFold(asString(cfg["Status"]), "Suspended") {
 		return true, "suspended versioning on bucket " + p.str("bucketName")
+	}
+	return false, ""
+}
+
+func masterPasswordReset(_ *events.Event, p params) (bool, string) {
+	if _, ok := p.get()["masterUserPassword"]; ok {
+		return true, "reset the master password of database " + firstNonEmpty(p.str("dBInstanceIdentifier"), p.str("dBClusterIdentifier"))
+	}
+	return false, ""
+}
+
+func userDataChanged(_ *events.Event, p params) (bool, string) {
+	if _, ok := p.get()["userData"]; ok {
+		return true, "changed the user data (boot script) of instance " + p.str("instanceId")
+	}
+	return false, ""
+}
+
+func functionURLWithoutAuth(_ *events.Event, p params) (bool, string) {
+	if strings.EqualFold(p.str("authType"), "NONE") {
+		return true, "exposed function " + p.str("functionName") + " through a URL without authentication"
+	}
+	return false, ""
+}
+
+func externalShare(_ *events.Event, p params) (bool, string) {
+	if v, ok := p.get()["allowExternalPrincipals"].(bool); ok && !v {
+		return false, ""
+	}
+	for _, pr := range asStrings(p.get()["principals"]) {
+		if pr != "" {
+			return true, "shared resources through RAM with " + pr + " (external principals allowed)"
+		}
 	}
 	return false, ""
 }
