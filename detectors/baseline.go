@@ -70,7 +70,7 @@ type WindowRate struct {
 // Session is a recently used temporary credential and where it was first
 // used from.
 type Session struct {
-	KeyID    string
+	KeyHash  uint64 // of the access key ID, to keep the hot part small
 	NetClass events.NetClass
 	NetKey   string
 	First    int64 // unix seconds
@@ -124,7 +124,7 @@ func NewBaseline(key string) *Baseline {
 
 // recentIDs is how many event IDs a baseline remembers for redelivery:
 // more than one SQS batch of a principal's events.
-const recentIDs = 48
+const recentIDs = 32
 
 func idHash(id string) uint32 {
 	h := uint32(2166136261)
@@ -504,9 +504,10 @@ func (b *Baseline) observeSession(ev *events.Event) {
 		}
 	}
 	b.Sessions = kept
+	kh := keyHash(ev.AccessKeyID)
 	for i := range b.Sessions {
 		s := &b.Sessions[i]
-		if s.KeyID == ev.AccessKeyID {
+		if s.KeyHash == kh {
 			if sec > s.Last {
 				s.Last = sec
 			}
@@ -518,17 +519,28 @@ func (b *Baseline) observeSession(ev *events.Event) {
 		b.Sessions = b.Sessions[:maxSessions-1]
 	}
 	b.Sessions = append(b.Sessions, Session{
-		KeyID: ev.AccessKeyID, NetClass: ev.Network.Class, NetKey: ev.Network.Key,
+		KeyHash: kh, NetClass: ev.Network.Class, NetKey: ev.Network.Key,
 		First: sec, Last: sec,
 	})
 }
 
 // Session returns the remembered session for a credential.
 func (b *Baseline) Session(keyID string) *Session {
+	kh := keyHash(keyID)
 	for i := range b.Sessions {
-		if b.Sessions[i].KeyID == keyID {
+		if b.Sessions[i].KeyHash == kh {
 			return &b.Sessions[i]
 		}
 	}
 	return nil
+}
+
+// keyHash is FNV-1a (64-bit) of an access key ID.
+func keyHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
 }

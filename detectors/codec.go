@@ -66,7 +66,7 @@ func (b *Baseline) EncodeHot() []byte {
 	}
 	w.uvarint(uint64(len(b.Sessions)))
 	for _, s := range b.Sessions {
-		w.str(s.KeyID)
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, s.KeyHash)
 		w.str(string(s.NetClass))
 		w.str(s.NetKey)
 		w.varint(s.First)
@@ -169,7 +169,7 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	}
 	for i := 0; i < n; i++ {
 		b.Sessions = append(b.Sessions, Session{
-			KeyID: r.str(), NetClass: events.NetClass(r.str()), NetKey: r.str(),
+			KeyHash: r.u64(), NetClass: events.NetClass(r.str()), NetKey: r.str(),
 			First: r.varint(), Last: r.varint(), Flagged: r.bool(),
 		})
 	}
@@ -296,6 +296,16 @@ func (r *reader) f32() float64 {
 }
 
 func (r *reader) bool() bool { return r.byte() == 1 }
+
+func (r *reader) u64() uint64 {
+	if len(r.buf) < 8 {
+		r.fail(errShort)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.buf)
+	r.buf = r.buf[8:]
+	return v
+}
 
 func (r *reader) u32() uint32 {
 	if len(r.buf) < 4 {
