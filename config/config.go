@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -120,7 +121,9 @@ func Load(path string, now time.Time) (*detectors.Config, []Problem, error) {
 func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Problem, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
+	if err := dec.Decode(&root); err == io.EOF {
+		return nil, nil, &Error{Name: name, Problems: []Problem{{Message: "empty document (at least `version: 1`)"}}}
+	} else if err != nil {
 		return nil, nil, &Error{Name: name, Problems: []Problem{{Line: yamlLine(err), Message: "not valid YAML: " + stripLine(err.Error())}}}
 	}
 	if len(root.Content) == 0 {

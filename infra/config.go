@@ -75,7 +75,7 @@ func DefaultConfig() Config {
 		MaxBatchingWindowSeconds: 5,
 		DetectMaxConcurrency:     10,
 		IngestAgeAlarmSeconds:    900,
-		ThresholdsFile:           "../thresholds.yaml",
+		ThresholdsFile:           "../config/thresholds.yaml",
 		FunctionsDir:             "../build/lambda",
 	}
 }

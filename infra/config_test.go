@@ -33,7 +33,7 @@ func TestConfigFromCLIStrings(t *testing.T) {
 		len(cfg.EmailSubscribers["CRITICAL"]) != 1 || len(cfg.OpsEmailSubscribers) != 1 || !cfg.NotifyEnabled() {
 		t.Errorf("config %+v", cfg)
 	}
-	if cfg.FunctionsDir != "../build/lambda" || cfg.ThresholdsFile != "../thresholds.yaml" || cfg.MaxBatchingWindowSeconds != 5 {
+	if cfg.FunctionsDir != "../build/lambda" || cfg.ThresholdsFile != "../config/thresholds.yaml" || cfg.MaxBatchingWindowSeconds != 5 {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 }

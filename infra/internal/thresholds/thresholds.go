@@ -16,14 +16,15 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// DefaultConfig is deployed when the thresholds file does not exist: an
-// empty document, under which the detectors use their built-in defaults.
+// DefaultConfig is deployed when the thresholds file does not exist: a
+// document with only the version, under which the detectors use their
+// built-in defaults (it must pass `trailwatch validate`).
 const DefaultConfig = `# Trailwatch detector configuration (embedded default).
 # No thresholds.yaml was found when the CDK app was synthesized, so the
 # detectors run with their built-in defaults. Deploy your own with
 #   npx cdk deploy TrailwatchCentral -c thresholdsFile=path/to/thresholds.yaml
 # or edit this parameter: the detect function reloads it without a redeploy.
-{}
+version: 1
 `
 
 const (

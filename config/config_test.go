@@ -1,0 +1,108 @@
+package config
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailwatch/trailwatch/detectors"
+)
+
+var now = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+
+func TestDefault(t *testing.T) {
+	cfg := Default()
+	if cfg.Routing.SNSMinSeverity != detectors.SeverityMedium || len(cfg.Detectors) != len(detectors.DetectorIDs()) {
+		t.Errorf("default config: %+v", cfg)
+	}
+	if cfg.Forget != 90*24*time.Hour || cfg.Learning.MinEvents != 30 {
+		t.Errorf("learning/forgetting: %v %+v", cfg.Forget, cfg.Learning)
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		wantLines []string // each problem's "line N" in order
+		wantMsg   string
+		warn      bool
+	}{
+		{name: "minimal", doc: "version: 1\n"},
+		{name: "unknown top-level key", doc: "version: 1\nthreshholds: {}\n", wantLines: []string{"line 1"}, wantMsg: "threshholds"},
+		{name: "bad mode and threshold", doc: "version: 1\ndetectors:\n  rate:\n    mode: loud\n    threshold: 2\n", wantLines: []string{"line 4", "line 5"}, wantMsg: "alert"},
+		{name: "unknown detector", doc: "version: 1\ndetectors:\n  ratez:\n    mode: alert\n", wantLines: []string{"line 3"}, wantMsg: "unknown detector"},
+		{name: "bands must rise", doc: "version: 1\ndetectors:\n  rate:\n    severity: {low: 0.9, medium: 0.5}\n", wantLines: []string{"line 4"}, wantMsg: "bands must rise"},
+		{name: "suppression without reason", doc: "version: 1\nsuppressions:\n  - principal: \"*:role/ci\"\n    expires: 2027-01-01\n", wantLines: []string{"line 3"}, wantMsg: "reason"},
+		{name: "suppression matching everything", doc: "version: 1\nsuppressions:\n  - reason: too broad\n    expires: 2027-01-01\n", wantLines: []string{"line 3"}},
+		{name: "bad CIDR", doc: "version: 1\nsuppressions:\n  - network: 10.0.0.0/33\n    reason: office\n    expires: 2027-01-01\n", wantLines: []string{"line 3"}, wantMsg: "CIDR"},
+		{name: "expired suppression is a warning", doc: "version: 1\nsuppressions:\n  - name: old\n    api: \"iam:*\"\n    reason: migration\n    expires: 2026-01-31\n", wantLines: []string{"line 3"}, wantMsg: "expired", warn: true},
+		{name: "not YAML", doc: "version: [1\n", wantLines: []string{"line"}, wantMsg: "YAML"},
+		{name: "empty", doc: "", wantMsg: "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, problems, err := Parse("t.yaml", []byte(tt.doc), now)
+			if len(tt.wantLines) == 0 && tt.wantMsg == "" {
+				if err != nil || cfg == nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if tt.warn {
+				if err != nil || cfg == nil {
+					t.Fatalf("a warning must leave a usable config: %v", err)
+				}
+			} else if err == nil {
+				t.Fatal("no error")
+			}
+			if err != nil {
+				if ce, ok := err.(*Error); ok {
+					problems = ce.Problems
+				}
+			}
+			var all []string
+			for _, p := range problems {
+				all = append(all, p.String())
+			}
+			text := strings.Join(all, "\n")
+			if tt.wantMsg != "" && !strings.Contains(text, tt.wantMsg) {
+				t.Errorf("problems lack %q:\n%s", tt.wantMsg, text)
+			}
+			for i, l := range tt.wantLines {
+				if i >= len(all) || !strings.HasPrefix(all[i], l) {
+					t.Errorf("problem %d should start with %q:\n%s", i, l, text)
+				}
+			}
+		})
+	}
+}
+
+func TestSuppressionsApply(t *testing.T) {
+	cfg, _, err := Parse("t.yaml", []byte("version: 1\nsuppressions:\n  - name: ci\n    principal: \"111122223333:role/ci-*\"\n    api: \"ec2:*\"\n    reason: CI manages EC2\n    expires: 2027-01-31\n"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &cfg.Suppressions[0]
+	if s.Expired(time.Date(2027, 1, 31, 23, 0, 0, 0, time.UTC)) || !s.Expired(time.Date(2027, 2, 1, 0, 0, 1, 0, time.UTC)) {
+		t.Error("expires is not inclusive of its day")
+	}
+}
+
+// TestInfraFallbackIsValid: the document the CDK app deploys when no
+// thresholds file exists must be accepted by the detect function.
+func TestInfraFallbackIsValid(t *testing.T) {
+	src, err := os.ReadFile("../infra/internal/thresholds/thresholds.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)const DefaultConfig = `(.*?)`").FindSubmatch(src)
+	if m == nil {
+		t.Fatal("DefaultConfig not found in the CDK app")
+	}
+	if _, _, err := Parse("infra default", m[1], now); err != nil {
+		t.Errorf("the CDK app's fallback config is rejected: %v", err)
+	}
+}
