@@ -20,6 +20,9 @@ type Stats struct {
 	Read     atomic.Int64 // entries read, usable or not
 	Events   atomic.Int64 // records normalized into events
 	Selected atomic.Int64 // events the production rule selects
+	Mutating atomic.Int64 // selected events that change state
+	SignIns  atomic.Int64 // selected console sign-ins
+	Denied   atomic.Int64 // selected events denied for authorization
 	Late     atomic.Int64 // events emitted after a later one (beyond the reorder window)
 	Files    atomic.Int64
 	Bytes    atomic.Int64
@@ -303,6 +306,15 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 					}
 				} else {
 					r.Stats.Selected.Add(1)
+					if ev.Mutating {
+						r.Stats.Mutating.Add(1)
+					}
+					if ev.ConsoleSignIn {
+						r.Stats.SignIns.Add(1)
+					}
+					if ev.ErrClass == ErrDenied {
+						r.Stats.Denied.Add(1)
+					}
 				}
 				heap.Push(h, ev)
 				if h.Len() > window {

@@ -355,7 +355,8 @@ func writeSummary(w io.Writer, d summaryData) {
 	fmt.Fprintf(&b, "trailwatch replay summary\n")
 	fmt.Fprintf(&b, "  records read:      %d in %d file(s), %.1f MB\n", read, s.Files.Load(), float64(s.Bytes.Load())/1e6)
 	fmt.Fprintf(&b, "  events decoded:    %d\n", s.Events.Load())
-	fmt.Fprintf(&b, "  events selected:   %d (mutating, console sign-ins, denied calls)\n", s.Selected.Load())
+	fmt.Fprintf(&b, "  events selected:   %d (%d mutating, %d console sign-ins, %d denied for authorization)\n",
+		s.Selected.Load(), s.Mutating.Load(), s.SignIns.Load(), s.Denied.Load())
 	skips := s.Skips()
 	reasons := make([]string, 0, len(skips))
 	for r := range skips {
