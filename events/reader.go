@@ -286,6 +286,12 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 				if stopped {
 					return
 				}
+				if !r.All && !Selected(rec) && rec.EventTime != "" && rec.EventName != "" && rec.EventSource != "" {
+					// Not selected: skip the work of normalizing it.
+					r.Stats.Events.Add(1)
+					r.Stats.skip(SkipNotSelected, "")
+					return
+				}
 				ev, err := r.Normalizer.Normalize(rec)
 				if err != nil {
 					se, ok := err.(*SkipError)
