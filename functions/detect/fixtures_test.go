@@ -7,10 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/emf"
 	"github.com/trailwatch/trailwatch/internal/lambdaenv"
+	"github.com/trailwatch/trailwatch/internal/lambdatest"
 )
 
 // sample holds the fixture records of svc-backup: its history and the
@@ -76,46 +75,6 @@ func loadSample(t testing.TB) sample {
 		t.Fatalf("fixture: %d attack records (want %d), %d history", len(s.attack), len(ids), len(s.history))
 	}
 	return s
-}
-
-// envelope wraps a record the way EventBridge delivers it to SQS.
-func envelope(rec json.RawMessage) string {
-	var r struct {
-		EventID     string `json:"eventID"`
-		EventSource string `json:"eventSource"`
-		Region      string `json:"awsRegion"`
-		Time        string `json:"eventTime"`
-		Account     string `json:"recipientAccountId"`
-	}
-	_ = json.Unmarshal(rec, &r)
-	b, _ := json.Marshal(map[string]any{
-		"version": "0", "id": "eb-" + r.EventID, "detail-type": "AWS API Call via CloudTrail",
-		"source": "aws." + strings.TrimSuffix(r.EventSource, ".amazonaws.com"), "account": r.Account,
-		"time": r.Time, "region": r.Region, "resources": []string{}, "detail": rec,
-	})
-	return string(b)
-}
-
-// sqsBatches builds SQS events of at most size messages, one record each,
-// message IDs derived from the record index.
-func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
-	var out []lambdaevents.SQSEvent
-	for i := 0; i < len(recs); i += size {
-		var ev lambdaevents.SQSEvent
-		for j := i; j < min(i+size, len(recs)); j++ {
-			ev.Records = append(ev.Records, sqsMessage(fmt.Sprintf("%s-%04d", prefix, j), envelope(recs[j])))
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-func sqsMessage(id, body string) lambdaevents.SQSMessage {
-	return lambdaevents.SQSMessage{
-		MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSource: "aws:sqs",
-		EventSourceARN: "arn:aws:sqs:us-east-1:111122223333:trailwatch-events", AWSRegion: "us-east-1",
-		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
-	}
 }
 
 // fakePublisher records publications; fail, when set, decides per call.
@@ -265,4 +224,12 @@ func invokeErr(h *handler, ev lambdaevents.SQSEvent) (lambdaevents.SQSEventRespo
 	}
 	err = json.Unmarshal(out, &resp)
 	return resp, err
+}
+
+func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
+	return lambdatest.SQSBatches(prefix, recs, size, "trailwatch-events")
+}
+
+func sqsMessage(id, body string) lambdaevents.SQSMessage {
+	return lambdatest.SQSMessage(id, body, "trailwatch-events")
 }

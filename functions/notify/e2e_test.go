@@ -15,6 +15,7 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
+	"github.com/trailwatch/trailwatch/internal/lambdatest"
 	"github.com/trailwatch/trailwatch/internal/testenv"
 )
 
@@ -92,7 +93,7 @@ func TestEndToEndRIE(t *testing.T) {
 	}
 
 	t.Run("signed ticket", func(t *testing.T) {
-		rv := &ticketReceiver{t: t}
+		rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret)}
 		srv := httptest.NewServer(rv)
 		defer srv.Close()
 		url := start(t, srv.URL+"/tickets")
@@ -100,7 +101,7 @@ func TestEndToEndRIE(t *testing.T) {
 		if len(resp.BatchItemFailures) != 0 {
 			t.Errorf("batchItemFailures = %v, want none", resp.BatchItemFailures)
 		}
-		if got := rv.tickets(); len(got) != 1 || got[0] != "tw-e2e-1" {
+		if got := rv.Tickets(); len(got) != 1 || got[0] != "tw-e2e-1" {
 			t.Errorf("tickets = %v, want exactly [tw-e2e-1]", got)
 		}
 		logs := testenv.RIELogs(url)
@@ -116,7 +117,7 @@ func TestEndToEndRIE(t *testing.T) {
 	})
 
 	t.Run("500 twice then 200", func(t *testing.T) {
-		rv := &ticketReceiver{t: t, status: func(n int) int {
+		rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret), Status: func(n int) int {
 			if n <= 2 {
 				return http.StatusInternalServerError
 			}
@@ -128,8 +129,8 @@ func TestEndToEndRIE(t *testing.T) {
 		if len(resp.BatchItemFailures) != 0 {
 			t.Errorf("batchItemFailures = %v, want none", resp.BatchItemFailures)
 		}
-		if got := rv.tickets(); len(got) != 1 || rv.calls.Load() != 3 {
-			t.Errorf("tickets = %v after %d calls, want exactly 1 after 3", got, rv.calls.Load())
+		if got := rv.Tickets(); len(got) != 1 || rv.Calls.Load() != 3 {
+			t.Errorf("tickets = %v after %d calls, want exactly 1 after 3", got, rv.Calls.Load())
 		}
 	})
 

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/lambdatest"
 	"github.com/trailwatch/trailwatch/notify"
 )
 
@@ -43,45 +42,6 @@ func (f *fakeSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSe
 		return nil, errors.New("ResourceNotFoundException")
 	}
 	return &secretsmanager.GetSecretValueOutput{ARN: in.SecretId, SecretString: &v}, nil
-}
-
-// ticketReceiver verifies generic signatures and counts accepted tickets.
-type ticketReceiver struct {
-	t      testing.TB
-	calls  atomic.Int32
-	mu     sync.Mutex
-	ids    []string
-	status func(n int) int // status for call n; 0 = verify and accept
-}
-
-func (rv *ticketReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := int(rv.calls.Add(1))
-	body, _ := io.ReadAll(r.Body)
-	if rv.status != nil {
-		if s := rv.status(n); s != 0 {
-			http.Error(w, "receiver says no", s)
-			return
-		}
-	}
-	if err := notify.Verify([]byte(signingSecret), r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp), body, time.Now(), notify.DefaultSignatureTolerance); err != nil {
-		rv.t.Errorf("receiver: %v", err)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var f detectors.Finding
-	if err := json.Unmarshal(body, &f); err != nil || f.ID != r.Header.Get(notify.HeaderIdempotencyKey) {
-		rv.t.Errorf("receiver: body %s, idempotency key %q: %v", body, r.Header.Get(notify.HeaderIdempotencyKey), err)
-	}
-	rv.mu.Lock()
-	rv.ids = append(rv.ids, f.ID)
-	rv.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (rv *ticketReceiver) tickets() []string {
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	return append([]string(nil), rv.ids...)
 }
 
 func finding(id string) detectors.Finding {
@@ -161,7 +121,7 @@ func failedIDs(r lambdaevents.SQSEventResponse) string {
 }
 
 func TestHandlerBatch(t *testing.T) {
-	rv := &ticketReceiver{t: t, status: func(n int) int {
+	rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret), Status: func(n int) int {
 		if n <= 2 {
 			return http.StatusInternalServerError // the first finding needs 3 attempts
 		}
@@ -180,11 +140,11 @@ func TestHandlerBatch(t *testing.T) {
 	if got := failedIDs(resp); got != "m2" {
 		t.Errorf("batchItemFailures = %q, want only the undecodable m2", got)
 	}
-	if got := strings.Join(rv.tickets(), ","); got != "tw-1,tw-bare" {
+	if got := strings.Join(rv.Tickets(), ","); got != "tw-1,tw-bare" {
 		t.Errorf("tickets = %q, want tw-1,tw-bare once each", got)
 	}
-	if rv.calls.Load() != 4 {
-		t.Errorf("receiver calls = %d, want 4 (3 + 1)", rv.calls.Load())
+	if rv.Calls.Load() != 4 {
+		t.Errorf("receiver calls = %d, want 4 (3 + 1)", rv.Calls.Load())
 	}
 	if e.secrets.calls.Load() != 1 {
 		t.Errorf("secret fetched %d times, want 1 (cached)", e.secrets.calls.Load())
@@ -215,7 +175,7 @@ func TestHandlerBatch(t *testing.T) {
 }
 
 func TestHandlerPermanentFailure(t *testing.T) {
-	rv := &ticketReceiver{t: t, status: func(int) int { return http.StatusUnprocessableEntity }}
+	rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret), Status: func(int) int { return http.StatusUnprocessableEntity }}
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
 	e := newEnv(t, srv.URL)
@@ -223,10 +183,10 @@ func TestHandlerPermanentFailure(t *testing.T) {
 	if failedIDs(resp) != "m1" {
 		t.Errorf("batchItemFailures = %q, want m1 (to reach the DLQ)", failedIDs(resp))
 	}
-	if rv.calls.Load() != 1 {
-		t.Errorf("permanent failure retried: %d calls", rv.calls.Load())
+	if rv.Calls.Load() != 1 {
+		t.Errorf("permanent failure retried: %d calls", rv.Calls.Load())
 	}
-	if logs := e.logs.String(); !strings.Contains(logs, `"response_status":422`) || !strings.Contains(logs, "receiver says no") || !strings.Contains(logs, `"error_type":"PermanentError"`) {
+	if logs := e.logs.String(); !strings.Contains(logs, `"response_status":422`) || !strings.Contains(logs, "receiver unavailable") || !strings.Contains(logs, `"error_type":"PermanentError"`) {
 		t.Errorf("permanent failure not logged with the response:\n%s", logs)
 	}
 }
@@ -251,15 +211,15 @@ func TestHandlerReceiverDown(t *testing.T) {
 }
 
 func TestHandlerOutOfTime(t *testing.T) {
-	rv := &ticketReceiver{t: t}
+	rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret)}
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
 	e := newEnv(t, srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // less than the reserve
 	defer cancel()
 	resp, err := e.h.Handle(ctx, lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{snsRecord("m1", finding("tw-1"))}})
-	if err != nil || failedIDs(resp) != "m1" || rv.calls.Load() != 0 {
-		t.Errorf("resp %v err %v calls %d: want m1 returned untouched", failedIDs(resp), err, rv.calls.Load())
+	if err != nil || failedIDs(resp) != "m1" || rv.Calls.Load() != 0 {
+		t.Errorf("resp %v err %v calls %d: want m1 returned untouched", failedIDs(resp), err, rv.Calls.Load())
 	}
 }
 

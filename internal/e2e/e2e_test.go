@@ -27,6 +27,7 @@ import (
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/lambdatest"
 	"github.com/trailwatch/trailwatch/internal/testenv"
 	"github.com/trailwatch/trailwatch/notify"
 )
@@ -229,7 +230,7 @@ func TestPipeline(t *testing.T) {
 	if len(queued) != wantTickets {
 		t.Fatalf("tickets queue holds %d messages, want %d (the filter policy passes HIGH and CRITICAL)", len(queued), wantTickets)
 	}
-	rv := &ticketReceiver{t: t}
+	rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret)}
 	recvSrv := httptest.NewServer(rv)
 	t.Cleanup(recvSrv.Close)
 	notifyEnv := func(webhook string) map[string]string {
@@ -247,7 +248,7 @@ func TestPipeline(t *testing.T) {
 	if resp := invokeSQS(t, notifyURL, ticketEvent); len(resp.BatchItemFailures) != 0 {
 		t.Errorf("notify: failures %v", resp.BatchItemFailures)
 	}
-	tickets := rv.tickets()
+	tickets := rv.Tickets()
 	if len(tickets) != wantTickets {
 		t.Errorf("receiver got tickets %v, want %d", tickets, wantTickets)
 	}
@@ -268,12 +269,12 @@ func TestPipeline(t *testing.T) {
 	if again := receiveTickets(); len(again) != 0 {
 		t.Errorf("redelivery queued %d ticket message(s), want none", len(again))
 	}
-	if got := rv.tickets(); len(got) != wantTickets {
+	if got := rv.Tickets(); len(got) != wantTickets {
 		t.Errorf("after redelivery the receiver has %d tickets, want %d", len(got), wantTickets)
 	}
 
 	// 5. Fault: the receiver answers 500 twice, then 200: one ticket.
-	flaky := &ticketReceiver{t: t, status: func(n int) int {
+	flaky := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret), Status: func(n int) int {
 		if n <= 2 {
 			return http.StatusInternalServerError
 		}
@@ -285,8 +286,8 @@ func TestPipeline(t *testing.T) {
 	if resp := invokeSQS(t, testenv.RIE(t, notifyBin, notifyEnv(flakySrv.URL)), one); len(resp.BatchItemFailures) != 0 {
 		t.Errorf("flaky receiver: failures %v", resp.BatchItemFailures)
 	}
-	if got := flaky.tickets(); len(got) != 1 || flaky.calls.Load() != 3 {
-		t.Errorf("flaky receiver: tickets %v after %d calls, want exactly 1 after 3", got, flaky.calls.Load())
+	if got := flaky.Tickets(); len(got) != 1 || flaky.Calls.Load() != 3 {
+		t.Errorf("flaky receiver: tickets %v after %d calls, want exactly 1 after 3", got, flaky.Calls.Load())
 	}
 
 	if ssmCalls.Load() < 1 || smCalls.Load() < 1 {

@@ -22,7 +22,7 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
-	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/lambdatest"
 	"github.com/trailwatch/trailwatch/notify"
 )
 
@@ -85,47 +85,6 @@ func secretsServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 			"VersionId": "a1b2c3d4-0000-0000-0000-000000000001", "VersionStages": []string{"AWSCURRENT"}, "CreatedDate": 1.7643312e9,
 		}
 	})
-}
-
-// ticketReceiver is the ticketing system: it verifies the generic HMAC
-// signature and the idempotency key, and records ticket IDs.
-type ticketReceiver struct {
-	t      testing.TB
-	calls  atomic.Int32
-	mu     sync.Mutex
-	ids    []string
-	status func(n int) int // status for call n; 0 = verify and accept
-}
-
-func (rv *ticketReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := int(rv.calls.Add(1))
-	body, _ := io.ReadAll(r.Body)
-	if rv.status != nil {
-		if s := rv.status(n); s != 0 {
-			http.Error(w, "receiver unavailable", s)
-			return
-		}
-	}
-	if err := notify.Verify([]byte(signingSecret), r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp),
-		body, time.Now(), notify.DefaultSignatureTolerance); err != nil {
-		rv.t.Errorf("receiver: %v", err)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var f detectors.Finding
-	if err := json.Unmarshal(body, &f); err != nil || f.ID == "" || f.ID != r.Header.Get(notify.HeaderIdempotencyKey) {
-		rv.t.Errorf("receiver: body %.300s, idempotency key %q: %v", body, r.Header.Get(notify.HeaderIdempotencyKey), err)
-	}
-	rv.mu.Lock()
-	rv.ids = append(rv.ids, f.ID)
-	rv.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (rv *ticketReceiver) tickets() []string {
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	return append([]string(nil), rv.ids...)
 }
 
 // snsCapture is an HTTP subscription endpoint: it records every SNS
@@ -253,41 +212,8 @@ func loadSample(t *testing.T) sample {
 	return s
 }
 
-// envelope wraps a record the way EventBridge delivers it to SQS.
-func envelope(rec json.RawMessage) string {
-	var r struct {
-		EventID     string `json:"eventID"`
-		EventSource string `json:"eventSource"`
-		Region      string `json:"awsRegion"`
-		Time        string `json:"eventTime"`
-		Account     string `json:"recipientAccountId"`
-	}
-	_ = json.Unmarshal(rec, &r)
-	b, _ := json.Marshal(map[string]any{
-		"version": "0", "id": "eb-" + r.EventID, "detail-type": "AWS API Call via CloudTrail",
-		"source": "aws." + strings.TrimSuffix(r.EventSource, ".amazonaws.com"), "account": r.Account,
-		"time": r.Time, "region": r.Region, "resources": []string{}, "detail": rec,
-	})
-	return string(b)
-}
-
-func sqsMessage(id, body, queue string) lambdaevents.SQSMessage {
-	return lambdaevents.SQSMessage{
-		MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSource: "aws:sqs",
-		EventSourceARN: "arn:aws:sqs:us-east-1:111122223333:" + queue, AWSRegion: "us-east-1",
-		Attributes: map[string]string{"ApproximateReceiveCount": "1"},
-	}
-}
-
-// sqsBatches builds SQS events of at most size messages, one record each.
 func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
-	var out []lambdaevents.SQSEvent
-	for i := 0; i < len(recs); i += size {
-		var ev lambdaevents.SQSEvent
-		for j := i; j < min(i+size, len(recs)); j++ {
-			ev.Records = append(ev.Records, sqsMessage(fmt.Sprintf("%s-%04d", prefix, j), envelope(recs[j]), "trailwatch-events"))
-		}
-		out = append(out, ev)
-	}
-	return out
+	return lambdatest.SQSBatches(prefix, recs, size, "trailwatch-events")
 }
+
+var sqsMessage = lambdatest.SQSMessage
