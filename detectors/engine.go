@@ -72,8 +72,6 @@ type Result struct {
 	Suppressed map[string]int
 	// Conflicts counts optimistic-concurrency retries.
 	Conflicts int
-	// Reset counts principals whose stored state was unusable and reset.
-	Reset int
 }
 
 // Engine runs the detectors over batches of events against stored state.
