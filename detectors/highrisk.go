@@ -41,6 +41,7 @@ const (
 	catRoot        = "root account use"
 	catNoMFA       = "console sign-in without MFA"
 	catOrg         = "leaving the organization"
+	catExecution   = "code execution and lateral movement"
 )
 
 type riskRule struct {
@@ -137,6 +138,15 @@ var riskRules = []riskRule{
 	{api: "lambda:CreateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
 	{api: "lambda:UpdateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
 	{api: "ram:CreateResourceShare", category: catExposure, base: 0.6, check: externalShare},
+
+	// Execution and lateral movement: routine for the roles that deploy,
+	// telling for a principal that never did it (weighed by history).
+	{api: "lambda:UpdateFunctionCode*", category: catExecution, base: 0.35},
+	{api: "lambda:UpdateFunctionConfiguration*", category: catExecution, base: 0.3},
+	{api: "ssm:SendCommand", category: catExecution, base: 0.35},
+	{api: "ssm:StartSession", category: catExecution, base: 0.3},
+	{api: "ec2:ImportKeyPair", category: catExecution, base: 0.3},
+	{api: "ec2-instance-connect:SendSSHPublicKey", category: catExecution, base: 0.35},
 }
 
 // ruleIndex maps exact API names to rules; rules ending in * are prefixes.
