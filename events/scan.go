@@ -101,11 +101,10 @@ func (s *scanner) str(intern bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if esc {
+	if esc || !utf8.Valid(raw) {
+		// unescape also replaces each invalid byte with U+FFFD, as
+		// encoding/json does.
 		return unescape(raw)
-	}
-	if !utf8.Valid(raw) {
-		return string(bytes.ToValidUTF8(raw, []byte("\uFFFD"))), nil
 	}
 	if intern && len(raw) <= 64 {
 		if v, ok := s.intern[string(raw)]; ok {
@@ -146,24 +145,9 @@ func unescape(raw []byte) (string, error) {
 		if i+1 >= len(raw) {
 			return "", errSyntax
 		}
-		switch raw[i+1] {
-		case '"', '\\', '/':
-			sb.WriteByte(raw[i+1])
-			i += 2
-		case 'b':
-			sb.WriteByte('\b')
-			i += 2
-		case 'f':
-			sb.WriteByte('\f')
-			i += 2
-		case 'n':
-			sb.WriteByte('\n')
-			i += 2
-		case 'r':
-			sb.WriteByte('\r')
-			i += 2
-		case 't':
-			sb.WriteByte('\t')
+		switch c := raw[i+1]; c {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			sb.WriteByte(simpleEscapes[c])
 			i += 2
 		case 'u':
 			r, ok := hex4(raw[i+2:])
@@ -192,6 +176,9 @@ func unescape(raw []byte) (string, error) {
 	}
 	return sb.String(), nil
 }
+
+// simpleEscapes maps the letter after a backslash to the byte it stands for.
+var simpleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 4 {
@@ -416,24 +403,54 @@ func (s *scanner) end() error {
 	return nil
 }
 
-// fold maps a key to the canonical spelling encoding/json would match
-// case-insensitively, for keys not spelled exactly.
-func fold(key []byte, known []string) string {
-	for _, k := range known {
-		if strings.EqualFold(k, string(key)) {
+// keySet is the keys of one JSON object type. canon maps a key as it is
+// spelled in the input to the known key encoding/json would fill: exactly,
+// else case-insensitively (as encoding/json matches), else "".
+type keySet struct {
+	exact map[string]string
+	list  []string
+}
+
+func newKeySet(keys ...string) keySet {
+	ks := keySet{exact: make(map[string]string, len(keys)), list: keys}
+	for _, k := range keys {
+		ks.exact[k] = k
+	}
+	return ks
+}
+
+func (ks keySet) canon(key []byte) string {
+	if k, ok := ks.exact[string(key)]; ok {
+		return k
+	}
+	spelled := string(key)
+	for _, k := range ks.list {
+		if strings.EqualFold(k, spelled) {
 			return k
 		}
 	}
-	return string(key)
+	return ""
 }
 
-var recordKeys = []string{"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
-	"sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements",
-	"additionalEventData", "requestID", "eventID", "readOnly", "eventType", "managementEvent",
-	"recipientAccountId", "sharedEventID", "vpcEndpointId", "eventCategory", "tlsDetails", "sessionCredentialFromConsole"}
+var (
+	recordKeys = newKeySet("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+		"sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements",
+		"additionalEventData", "requestID", "eventID", "readOnly", "eventType", "managementEvent",
+		"recipientAccountId", "sharedEventID", "vpcEndpointId", "eventCategory", "tlsDetails", "sessionCredentialFromConsole")
+	identityKeys = newKeySet("type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy",
+		"identityProvider", "credentialId", "sessionContext", "onBehalfOf")
+	envelopeKeys       = newKeySet("detail-type", "detail", "body", "Message")
+	tlsKeys            = newKeySet("tlsVersion", "cipherSuite", "clientProvidedHostHeader")
+	onBehalfOfKeys     = newKeySet("userId", "identityStoreArn")
+	sessionContextKeys = newKeySet("sessionIssuer", "webIdFederationData", "attributes", "sourceIdentity", "ec2RoleDelivery")
+	sessionIssuerKeys  = newKeySet("type", "principalId", "arn", "accountId", "userName")
+	webIDKeys          = newKeySet("federatedProvider", "attributes")
+	attributesKeys     = newKeySet("creationDate", "mfaAuthenticated")
+)
 
-// recordField decodes one key of a record. It reports false for keys that
-// are not record fields, leaving the value unread.
+// recordField decodes the value of one record key (canonical, see
+// keySet). It reports false for keys that are not record fields, leaving
+// the value unread.
 func (s *scanner) recordField(r *Record, key string) (bool, error) {
 	var err error
 	switch key {
@@ -493,7 +510,7 @@ func (s *scanner) recordField(r *Record, key string) (bool, error) {
 		t := r.TLSDetails
 		err = s.object(func(k []byte) error {
 			var err error
-			switch fold(k, []string{"tlsVersion", "cipherSuite", "clientProvidedHostHeader"}) {
+			switch tlsKeys.canon(k) {
 			case "tlsVersion":
 				err = s.setStr(&t.TLSVersion, true)
 			case "cipherSuite":
@@ -516,18 +533,9 @@ func (s *scanner) recordField(r *Record, key string) (bool, error) {
 // rawOrNil is json.RawMessage semantics: null is kept as the bytes "null".
 func (s *scanner) rawOrNil() ([]byte, error) { return s.raw() }
 
-var identityKeys = []string{"type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy",
-	"identityProvider", "credentialId", "sessionContext", "onBehalfOf"}
-
 func (s *scanner) userIdentity(u *UserIdentity) error {
 	return s.object(func(k []byte) error {
-		key := string(k)
-		ok, err := s.identityField(u, key)
-		if ok || err != nil {
-			return err
-		}
-		if f := fold(k, identityKeys); f != key {
-			_, err := s.identityField(u, f)
+		if ok, err := s.identityField(u, identityKeys.canon(k)); ok || err != nil {
 			return err
 		}
 		return s.skip(0)
@@ -574,7 +582,7 @@ func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
 		}
 		o := u.OnBehalfOf
 		err = s.object(func(k []byte) error {
-			switch fold(k, []string{"userId", "identityStoreArn"}) {
+			switch onBehalfOfKeys.canon(k) {
 			case "userId":
 				return s.setStr(&o.UserID, false)
 			case "identityStoreArn":
@@ -591,12 +599,12 @@ func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
 func (s *scanner) sessionContext(c *SessionContext) error {
 	return s.object(func(k []byte) error {
 		var err error
-		switch fold(k, []string{"sessionIssuer", "webIdFederationData", "attributes", "sourceIdentity", "ec2RoleDelivery"}) {
+		switch sessionContextKeys.canon(k) {
 		case "sessionIssuer":
 			si := &c.SessionIssuer
 			err = s.object(func(k []byte) error {
 				var err error
-				switch fold(k, []string{"type", "principalId", "arn", "accountId", "userName"}) {
+				switch sessionIssuerKeys.canon(k) {
 				case "type":
 					err = s.setStr(&si.Type, true)
 				case "principalId":
@@ -623,7 +631,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 			w := c.WebIDFederationData
 			err = s.object(func(k []byte) error {
 				var err error
-				switch fold(k, []string{"federatedProvider", "attributes"}) {
+				switch webIDKeys.canon(k) {
 				case "federatedProvider":
 					err = s.setStr(&w.FederatedProvider, true)
 				case "attributes":
@@ -637,7 +645,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 			a := &c.Attributes
 			err = s.object(func(k []byte) error {
 				var err error
-				switch fold(k, []string{"creationDate", "mfaAuthenticated"}) {
+				switch attributesKeys.canon(k) {
 				case "creationDate":
 					err = s.setStr(&a.CreationDate, false)
 				case "mfaAuthenticated":
@@ -662,8 +670,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 // fills it like json.Unmarshal into item would.
 func (s *scanner) scanItem(it *item) error {
 	err := s.object(func(k []byte) error {
-		key := string(k)
-		switch key {
+		switch string(k) {
 		case "detail-type":
 			return s.setStr(&it.DetailType, true)
 		case "detail":
@@ -675,7 +682,7 @@ func (s *scanner) scanItem(it *item) error {
 				return s.literal("null")
 			}
 			v, err := s.str(false)
-			switch key {
+			switch string(k) {
 			case "body":
 				it.Body = &v
 			case "Body":
@@ -685,15 +692,10 @@ func (s *scanner) scanItem(it *item) error {
 			}
 			return err
 		}
-		ok, err := s.recordField(&it.Record, key)
-		if ok || err != nil {
+		if ok, err := s.recordField(&it.Record, recordKeys.canon(k)); ok || err != nil {
 			return err
 		}
-		if f := fold(k, recordKeys); f != key {
-			_, err := s.recordField(&it.Record, f)
-			return err
-		}
-		if f := fold(k, []string{"detail-type", "detail", "body", "Message"}); f != key {
+		if envelopeKeys.canon(k) != "" {
 			// encoding/json would fold these keys too; rare enough to
 			// leave to it.
 			return errFallback
@@ -712,13 +714,7 @@ var errFallback = errors.New("fall back to encoding/json")
 func scanRecord(b []byte, r *Record, intern map[string]string) error {
 	s := scanner{b: b, intern: intern}
 	err := s.object(func(k []byte) error {
-		key := string(k)
-		ok, err := s.recordField(r, key)
-		if ok || err != nil {
-			return err
-		}
-		if f := fold(k, recordKeys); f != key {
-			_, err := s.recordField(r, f)
+		if ok, err := s.recordField(r, recordKeys.canon(k)); ok || err != nil {
 			return err
 		}
 		return s.skip(0)
