@@ -207,48 +207,42 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 			budget = 16384
 		}
 		window := max(256, budget/len(streams))
+		// An event earlier than one already yielded was displaced by more
+		// than the reorder window: it is still processed, and counted.
+		var last Event
+		emit := func(ev Event) bool {
+			if !last.Time.IsZero() && eventLess(ev, last) {
+				r.Stats.Late.Add(1)
+			} else {
+				last = ev
+			}
+			return yield(ev)
+		}
 		if len(streams) == 1 {
 			for ev := range r.streamEvents(streams[0], window) {
-				if !yield(ev) {
+				if !emit(ev) {
 					return
 				}
 			}
 			return
 		}
 		// k-way merge of the streams by (time, id).
-		type head struct {
-			ev   Event
-			next func() (Event, bool)
-			stop func()
-		}
 		h := &mergeHeap{}
-		var heads []*head
-		defer func() {
-			for _, hd := range heads {
-				hd.stop()
-			}
-		}()
+		var nexts []func() (Event, bool)
 		for _, s := range streams {
 			next, stop := iter.Pull(r.streamEvents(s, window))
-			hd := &head{next: next, stop: stop}
-			heads = append(heads, hd)
+			defer stop()
+			nexts = append(nexts, next)
 			if ev, ok := next(); ok {
-				hd.ev = ev
-				heap.Push(h, mergeItem{ev: ev, src: len(heads) - 1})
+				heap.Push(h, mergeItem{ev: ev, src: len(nexts) - 1})
 			}
 		}
-		var last Event
 		for h.Len() > 0 {
 			it := heap.Pop(h).(mergeItem)
-			if !last.Time.IsZero() && eventLess(it.ev, last) {
-				r.Stats.Late.Add(1)
-			} else {
-				last = it.ev
-			}
-			if !yield(it.ev) {
+			if !emit(it.ev) {
 				return
 			}
-			if ev, ok := heads[it.src].next(); ok {
+			if ev, ok := nexts[it.src](); ok {
 				heap.Push(h, mergeItem{ev: ev, src: it.src})
 			}
 		}
@@ -259,74 +253,71 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 	return func(yield func(Event) bool) {
 		h := &eventHeap{}
-		var last Event
 		stopped := false
 		emit := func() bool {
 			ev := heap.Pop(h).(Event)
-			if !last.Time.IsZero() && eventLess(ev, last) {
-				r.Stats.Late.Add(1)
-			} else {
-				last = ev
-			}
 			if !yield(ev) {
 				stopped = true
 			}
 			return !stopped
 		}
+		// One decoder per stream, so its buffer and interned strings serve
+		// every file of the stream.
+		var source string
+		dec := Decoder{
+			Read: func() { r.Stats.Read.Add(1) },
+			Skip: func(reason SkipReason, detail string) { r.skip(source, reason, detail) },
+		}
+		dec.Record = func(rec *Record) {
+			if stopped {
+				return
+			}
+			if !r.All && !Selected(rec) && rec.EventTime != "" && rec.EventName != "" && rec.EventSource != "" {
+				// Not selected: skip the work of normalizing it.
+				r.Stats.Events.Add(1)
+				r.Stats.skip(SkipNotSelected, "")
+				return
+			}
+			ev, err := r.Normalizer.Normalize(rec)
+			if err != nil {
+				se, ok := err.(*SkipError)
+				if !ok {
+					se = &SkipError{Reason: SkipNotRecord, Detail: err.Error()}
+				}
+				r.skip(source, se.Reason, se.Detail)
+				return
+			}
+			r.Stats.Events.Add(1)
+			// What detectors need of these was taken by Normalize;
+			// the buffered record need not hold them.
+			rec.ResponseElements, rec.AdditionalEventData = nil, nil
+			if !ev.Selected {
+				if !r.All {
+					r.Stats.skip(SkipNotSelected, "")
+					return
+				}
+			} else {
+				r.Stats.Selected.Add(1)
+				if ev.Mutating {
+					r.Stats.Mutating.Add(1)
+				}
+				if ev.ConsoleSignIn {
+					r.Stats.SignIns.Add(1)
+				}
+				if ev.ErrClass == ErrDenied {
+					r.Stats.Denied.Add(1)
+				}
+			}
+			heap.Push(h, ev)
+			if h.Len() > window {
+				emit()
+			}
+		}
 		for _, file := range s.files {
 			if stopped {
 				return
 			}
-			source := file
-			dec := Decoder{
-				Read: func() { r.Stats.Read.Add(1) },
-				Skip: func(reason SkipReason, detail string) { r.skip(source, reason, detail) },
-			}
-			dec.Record = func(rec *Record) {
-				if stopped {
-					return
-				}
-				if !r.All && !Selected(rec) && rec.EventTime != "" && rec.EventName != "" && rec.EventSource != "" {
-					// Not selected: skip the work of normalizing it.
-					r.Stats.Events.Add(1)
-					r.Stats.skip(SkipNotSelected, "")
-					return
-				}
-				ev, err := r.Normalizer.Normalize(rec)
-				if err != nil {
-					se, ok := err.(*SkipError)
-					if !ok {
-						se = &SkipError{Reason: SkipNotRecord, Detail: err.Error()}
-					}
-					r.skip(source, se.Reason, se.Detail)
-					return
-				}
-				r.Stats.Events.Add(1)
-				// What detectors need of these was taken by Normalize;
-				// the buffered record need not hold them.
-				rec.ResponseElements, rec.AdditionalEventData = nil, nil
-				if !ev.Selected {
-					if !r.All {
-						r.Stats.skip(SkipNotSelected, "")
-						return
-					}
-				} else {
-					r.Stats.Selected.Add(1)
-					if ev.Mutating {
-						r.Stats.Mutating.Add(1)
-					}
-					if ev.ConsoleSignIn {
-						r.Stats.SignIns.Add(1)
-					}
-					if ev.ErrClass == ErrDenied {
-						r.Stats.Denied.Add(1)
-					}
-				}
-				heap.Push(h, ev)
-				if h.Len() > window {
-					emit()
-				}
-			}
+			source = file
 			if err := r.decodeFile(file, &dec); err != nil {
 				r.skip(source, SkipUnreadable, err.Error())
 			}

@@ -179,6 +179,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	rd := &events.Reader{Normalizer: norm, Stdin: stdin, Window: o.window}
 	eng := detectors.NewEngine(cfg, store, log)
 	findings := map[string]*replayFinding{}
+	suppressed := map[string]int{}
 	start := time.Now()
 
 	stopProgress := startProgress(o.progress, stderr, &rd.Stats, start)
@@ -251,8 +252,6 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
-
-var suppressed = map[string]int{}
 
 type replayFinding struct {
 	f      detectors.Finding
