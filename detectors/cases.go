@@ -256,7 +256,7 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 	}
 	f.Title = truncateRunes(title, 200)
 	f.Reasons = reasons(sigs, name)
-	var details []map[string]any
+	var details []any
 	for _, s := range sigs {
 		d := map[string]any{"detector": s.Detector, "subject": s.Subject, "score": round4(s.Score)}
 		for k, v := range s.Evidence {
@@ -273,16 +273,13 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 	}
 }
 
+// clone copies what later events change in place (the event lists). The
+// reasons and evidence are rebuilt, never edited, by rescore, so they can
+// be shared.
 func (f Finding) clone() Finding {
 	c := f
 	c.EventIDs = append([]string(nil), f.EventIDs...)
 	c.EventNames = append([]string(nil), f.EventNames...)
-	c.Reasons = append([]string(nil), f.Reasons...)
-	if f.Evidence != nil {
-		b, _ := json.Marshal(f.Evidence)
-		c.Evidence = nil
-		_ = json.Unmarshal(b, &c.Evidence)
-	}
 	return c
 }
 
