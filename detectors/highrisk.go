@@ -483,10 +483,9 @@ func publicACL(_ *events.Event, p params) (bool, string) {
 var pabFlags = []string{"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"}
 
 func publicAccessBlockRelaxed(_ *events.Event, p params) (bool, string) {
-	t := p.text()
 	var off []string
 	for _, f := range pabFlags {
-		if regexp.MustCompile(`"` + f + `"\s*:\s*false`).MatchString(t) {
+		if hasFalse(p.get(), f) {
 			off = append(off, f)
 		}
 	}
@@ -498,6 +497,29 @@ func publicAccessBlockRelaxed(_ *events.Event, p params) (bool, string) {
 		target = "the account"
 	}
 	return true, fmt.Sprintf("turned off public access block settings %s on %s", strings.Join(off, ", "), target)
+}
+
+// hasFalse reports whether key is set to false anywhere in v, as S3 and
+// S3 Control nest the public access block flags at different depths.
+func hasFalse(v any, key string) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if b, ok := x[key].(bool); ok && !b {
+			return true
+		}
+		for _, e := range x {
+			if hasFalse(e, key) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasFalse(e, key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var accountID = regexp.MustCompile(`\b\d{12}\b`)
