@@ -3,12 +3,10 @@ package notify
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +69,7 @@ func TestSNSPublishGoaws(t *testing.T) {
 		t.Fatalf("Subscribe http: %v", err)
 	}
 	queue := topicName + "-tickets"
-	queueURL := sqsQuery(t, endpoint, url.Values{"Action": {"CreateQueue"}, "QueueName": {queue}}).QueueURL
+	queueURL := testenv.GoawsSQS(t, endpoint, url.Values{"Action": {"CreateQueue"}, "QueueName": {queue}}).QueueURL
 	if _, err := client.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
 		Endpoint:   aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", testenv.GoawsRegion, testenv.GoawsAccountID, queue)),
@@ -94,7 +92,7 @@ func TestSNSPublishGoaws(t *testing.T) {
 	if queueURL == "" {
 		queueURL = fmt.Sprintf("%s/%s/%s", endpoint, testenv.GoawsAccountID, queue)
 	}
-	msgs := sqsQuery(t, endpoint, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {queueURL}, "MaxNumberOfMessages": {"10"}}).Messages
+	msgs := testenv.GoawsSQS(t, endpoint, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {queueURL}, "MaxNumberOfMessages": {"10"}}).Messages
 	if len(msgs) != 1 {
 		t.Fatalf("queue received %d messages, want exactly 1 (the HIGH finding)", len(msgs))
 	}
@@ -156,31 +154,4 @@ func checkNotification(t *testing.T, via string, env SNSEnvelope, want detectors
 	if err := json.Unmarshal([]byte(env.Message), &f); err != nil || f.ID != want.ID || f.Title != want.Title {
 		t.Errorf("%s: message finding %+v (%v)", via, f, err)
 	}
-}
-
-type sqsResult struct {
-	QueueURL string `xml:"CreateQueueResult>QueueUrl"`
-	Messages []struct {
-		Body string `xml:"Body"`
-	} `xml:"ReceiveMessageResult>Message"`
-}
-
-// sqsQuery calls goaws's SQS query (form) API, which it implements fully,
-// unlike the JSON protocol of current SDKs.
-func sqsQuery(t *testing.T, endpoint string, form url.Values) sqsResult {
-	t.Helper()
-	resp, err := http.Post(endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatalf("SQS %s: %v", form.Get("Action"), err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("SQS %s: HTTP %d: %s", form.Get("Action"), resp.StatusCode, b)
-	}
-	var r sqsResult
-	if err := xml.Unmarshal(b, &r); err != nil {
-		t.Fatalf("SQS %s: %v\n%s", form.Get("Action"), err, b)
-	}
-	return r
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 
@@ -23,59 +20,13 @@ import (
 	"github.com/trailwatch/trailwatch/internal/lambdatest"
 )
 
-// sample holds the fixture records of svc-backup: its history and the
-// stolen-access-key attack (testdata/sample, labels.json).
-type sample struct {
-	history []json.RawMessage
-	attack  []json.RawMessage
+// loadSample reads svc-backup's history and the stolen-access-key attack.
+func loadSample(t testing.TB) sample {
+	a := lambdatest.LoadAttack(t, "testdata")
+	return sample{history: a.History, attack: a.Attack}
 }
 
-func loadSample(t testing.TB) sample {
-	t.Helper()
-	var ids []string
-	b, err := os.ReadFile("testdata/stolen-access-key.ids.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &ids); err != nil {
-		t.Fatal(err)
-	}
-	attack := map[string]bool{}
-	for _, id := range ids {
-		attack[id] = true
-	}
-	f, err := os.Open("testdata/svc-backup.jsonl.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sample
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := append(json.RawMessage(nil), sc.Bytes()...)
-		var r struct{ EventID string }
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatal(err)
-		}
-		if attack[r.EventID] {
-			s.attack = append(s.attack, line)
-		} else {
-			s.history = append(s.history, line)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.attack) != len(ids) || len(s.history) < 300 {
-		t.Fatalf("fixture: %d attack records (want %d), %d history", len(s.attack), len(ids), len(s.history))
-	}
-	return s
-}
+type sample struct{ history, attack []json.RawMessage }
 
 // fakePublisher records publications; fail, when set, decides per call.
 type fakePublisher struct {

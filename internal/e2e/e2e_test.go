@@ -99,7 +99,7 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("Subscribe http: %v", err)
 	}
 	queue := topicName + "-tickets"
-	queueURL := sqsQuery(t, snsEndpoint, url.Values{"Action": {"CreateQueue"}, "QueueName": {queue}}).QueueURL
+	queueURL := testenv.GoawsSQS(t, snsEndpoint, url.Values{"Action": {"CreateQueue"}, "QueueName": {queue}}).QueueURL
 	if queueURL == "" {
 		queueURL = fmt.Sprintf("%s/%s/%s", snsEndpoint, testenv.GoawsAccountID, queue)
 	}
@@ -111,7 +111,7 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("Subscribe sqs: %v", err)
 	}
 	receiveTickets := func() []string {
-		msgs := sqsQuery(t, snsEndpoint, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {queueURL}, "MaxNumberOfMessages": {"10"}}).Messages
+		msgs := testenv.GoawsSQS(t, snsEndpoint, url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {queueURL}, "MaxNumberOfMessages": {"10"}}).Messages
 		bodies := make([]string, len(msgs))
 		for i, m := range msgs {
 			bodies[i] = m.Body

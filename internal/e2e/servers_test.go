@@ -3,16 +3,11 @@
 package e2e
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -132,85 +127,14 @@ func (c *snsCapture) settle(want int, quiet, limit time.Duration) []notify.SNSEn
 	return c.all()
 }
 
-type sqsResult struct {
-	QueueURL string `xml:"CreateQueueResult>QueueUrl"`
-	Messages []struct {
-		MessageID string `xml:"MessageId"`
-		Body      string `xml:"Body"`
-	} `xml:"ReceiveMessageResult>Message"`
-}
-
-// sqsQuery calls goaws's SQS query (form) API.
-func sqsQuery(t *testing.T, endpoint string, form url.Values) sqsResult {
-	t.Helper()
-	resp, err := http.Post(endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatalf("SQS %s: %v", form.Get("Action"), err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("SQS %s: HTTP %d: %s", form.Get("Action"), resp.StatusCode, b)
-	}
-	var r sqsResult
-	if err := xml.Unmarshal(b, &r); err != nil {
-		t.Fatalf("SQS %s: %v\n%s", form.Get("Action"), err, b)
-	}
-	return r
-}
-
-// sample is svc-backup's history and the stolen-access-key attack, from
-// the detect function's fixtures (built from testdata/sample).
-type sample struct {
-	history, attack []json.RawMessage
-}
-
+// loadSample reads the detect function's fixture: svc-backup's history
+// and the stolen-access-key attack.
 func loadSample(t *testing.T) sample {
-	t.Helper()
-	dir := filepath.Join("..", "..", "functions", "detect", "testdata")
-	b, err := os.ReadFile(filepath.Join(dir, "stolen-access-key.ids.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	if err := json.Unmarshal(b, &ids); err != nil {
-		t.Fatal(err)
-	}
-	attack := map[string]bool{}
-	for _, id := range ids {
-		attack[id] = true
-	}
-	f, err := os.Open(filepath.Join(dir, "svc-backup.jsonl.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sample
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := append(json.RawMessage(nil), sc.Bytes()...)
-		var r struct {
-			EventID string `json:"eventID"`
-		}
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatal(err)
-		}
-		if attack[r.EventID] {
-			s.attack = append(s.attack, line)
-		} else {
-			s.history = append(s.history, line)
-		}
-	}
-	if err := sc.Err(); err != nil || len(s.attack) != len(ids) {
-		t.Fatalf("fixture: %d attack records of %d (%v)", len(s.attack), len(ids), err)
-	}
-	return s
+	a := lambdatest.LoadAttack(t, filepath.Join("..", "..", "functions", "detect", "testdata"))
+	return sample{history: a.History, attack: a.Attack}
 }
+
+type sample struct{ history, attack []json.RawMessage }
 
 func sqsBatches(prefix string, recs []json.RawMessage, size int) []lambdaevents.SQSEvent {
 	return lambdatest.SQSBatches(prefix, recs, size, "trailwatch-events")

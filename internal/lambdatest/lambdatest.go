@@ -4,10 +4,14 @@
 package lambdatest
 
 import (
+	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,4 +111,61 @@ func (rv *TicketReceiver) Tickets() []string {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	return append([]string(nil), rv.ids...)
+}
+
+// Attack is the detect function's fixture (functions/detect/testdata,
+// built from testdata/sample): svc-backup's history and the records of the
+// stolen-access-key attack.
+type Attack struct {
+	History, Attack []json.RawMessage
+}
+
+// LoadAttack reads the fixture from dir.
+func LoadAttack(t testing.TB, dir string) Attack {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "stolen-access-key.ids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	attack := map[string]bool{}
+	for _, id := range ids {
+		attack[id] = true
+	}
+	f, err := os.Open(filepath.Join(dir, "svc-backup.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a Attack
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := append(json.RawMessage(nil), sc.Bytes()...)
+		var r struct {
+			EventID string `json:"eventID"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		if attack[r.EventID] {
+			a.Attack = append(a.Attack, line)
+		} else {
+			a.History = append(a.History, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Attack) != len(ids) || len(a.History) < 300 {
+		t.Fatalf("fixture: %d attack records (want %d), %d history", len(a.Attack), len(ids), len(a.History))
+	}
+	return a
 }

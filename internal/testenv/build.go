@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -55,7 +54,7 @@ func BuildFunction(t testing.TB, pkgPath string) string {
 }
 
 func build(pkgPath string) (string, string) {
-	root, err := moduleRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err.Error()
 	}
@@ -81,19 +80,6 @@ func build(pkgPath string) (string, string) {
 		return "", err.Error()
 	}
 	return out, ""
-}
-
-// moduleRoot returns the directory of the main module's go.mod.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	gomod := string(bytes.TrimSpace(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", os.ErrNotExist
-	}
-	return filepath.Dir(gomod), nil
 }
 
 func copyFile(src, dst string) error {

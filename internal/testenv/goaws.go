@@ -2,11 +2,15 @@ package testenv
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,4 +87,33 @@ func Goaws(t testing.TB) string {
 		goawsMu.Unlock()
 	})
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// SQSResult is what GoawsSQS reads from goaws's SQS answers.
+type SQSResult struct {
+	QueueURL string `xml:"CreateQueueResult>QueueUrl"`
+	Messages []struct {
+		MessageID string `xml:"MessageId"`
+		Body      string `xml:"Body"`
+	} `xml:"ReceiveMessageResult>Message"`
+}
+
+// GoawsSQS calls goaws's SQS query (form) API, which it implements fully,
+// unlike the JSON protocol of current SDKs.
+func GoawsSQS(t testing.TB, endpoint string, form url.Values) SQSResult {
+	t.Helper()
+	resp, err := http.Post(endpoint+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatalf("SQS %s: %v", form.Get("Action"), err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SQS %s: HTTP %d: %s", form.Get("Action"), resp.StatusCode, b)
+	}
+	var r SQSResult
+	if err := xml.Unmarshal(b, &r); err != nil {
+		t.Fatalf("SQS %s: %v\n%s", form.Get("Action"), err, b)
+	}
+	return r
 }
