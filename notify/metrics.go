@@ -1,18 +1,19 @@
 package notify
 
 import (
-	"encoding/json"
 	"io"
 	"sync"
 	"time"
+
+	"github.com/trailwatch/trailwatch/internal/emf"
 )
 
 // MetricsNamespace is the CloudWatch namespace of Trailwatch metrics.
-const MetricsNamespace = "Trailwatch"
+const MetricsNamespace = emf.Namespace
 
-// Metrics writes CloudWatch Embedded Metric Format records, one JSON line
-// each, to W (stdout in Lambda, where CloudWatch Logs extracts them). It is
-// safe for concurrent use.
+// Metrics writes the notify function's CloudWatch Embedded Metric Format
+// records, one JSON line each, to W (stdout in Lambda, where CloudWatch Logs
+// extracts them). It is safe for concurrent use.
 type Metrics struct {
 	W   io.Writer
 	now func() time.Time
@@ -22,60 +23,29 @@ type Metrics struct {
 // Webhook records one delivery: WebhookLatency (Milliseconds),
 // WebhookAttempts and WebhookFailures (Count), dimension Format.
 func (m *Metrics) Webhook(format Format, r Result, failed bool) error {
-	failures := 0
+	failures := 0.0
 	if failed {
 		failures = 1
 	}
-	return m.put([][]string{{"Format"}}, map[string]any{"Format": string(format)},
-		metric{"WebhookLatency", "Milliseconds", float64(r.Latency.Microseconds()) / 1000},
-		metric{"WebhookAttempts", "Count", r.Attempts},
-		metric{"WebhookFailures", "Count", failures},
+	return m.put(map[string]string{"Format": string(format)},
+		emf.Metric{Name: "WebhookLatency", Unit: emf.Milliseconds, Value: float64(r.Latency.Microseconds()) / 1000},
+		emf.Metric{Name: "WebhookAttempts", Unit: emf.Count, Value: float64(r.Attempts)},
+		emf.Metric{Name: "WebhookFailures", Unit: emf.Count, Value: failures},
 	)
 }
 
 // Count records a plain counter with no dimensions, for example
 // UndecodableMessages.
 func (m *Metrics) Count(name string, n int) error {
-	return m.put([][]string{{}}, nil, metric{name, "Count", n})
+	return m.put(nil, emf.Metric{Name: name, Unit: emf.Count, Value: float64(n)})
 }
 
-type metric struct {
-	name  string
-	unit  string
-	value any
-}
-
-func (m *Metrics) put(dims [][]string, dimValues map[string]any, ms ...metric) error {
-	if m == nil || m.W == nil {
+func (m *Metrics) put(dims map[string]string, ms ...emf.Metric) error {
+	if m == nil {
 		return nil
-	}
-	now := time.Now
-	if m.now != nil {
-		now = m.now
-	}
-	defs := make([]map[string]string, len(ms))
-	rec := make(map[string]any, len(ms)+len(dimValues)+1)
-	for k, v := range dimValues {
-		rec[k] = v
-	}
-	for i, x := range ms {
-		defs[i] = map[string]string{"Name": x.name, "Unit": x.unit}
-		rec[x.name] = x.value
-	}
-	rec["_aws"] = map[string]any{
-		"Timestamp": now().UnixMilli(),
-		"CloudWatchMetrics": []any{map[string]any{
-			"Namespace":  MetricsNamespace,
-			"Dimensions": dims,
-			"Metrics":    defs,
-		}},
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, err = m.W.Write(append(b, '\n'))
-	return err
+	w := emf.Writer{W: m.W, Now: m.now}
+	return w.Put(dims, ms...)
 }

@@ -1,8 +1,6 @@
 // Package emf writes CloudWatch Embedded Metric Format records: one JSON
 // object per line on a writer (stdout in Lambda, where CloudWatch Logs
-// extracts the metrics). It complements notify.Metrics, which only writes
-// the webhook metrics and dimensionless counters, with metrics that carry
-// arbitrary dimensions.
+// extracts the metrics). Both functions write their metrics through it.
 package emf
 
 import (
