@@ -188,6 +188,20 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 	return ev, nil
 }
 
+// NormalizeSelected normalizes a record the production rule selects, and
+// returns a *SkipError with SkipNotSelected for one it does not, without
+// the work of normalizing it (most of CloudTrail is reads).
+func (n *Normalizer) NormalizeSelected(r *Record) (Event, error) {
+	if !Selected(r) && r.EventTime != "" && r.EventName != "" && r.EventSource != "" {
+		return Event{}, &SkipError{Reason: SkipNotSelected}
+	}
+	ev, err := n.Normalize(r)
+	if err == nil && !ev.Selected {
+		return Event{}, &SkipError{Reason: SkipNotSelected}
+	}
+	return ev, err
+}
+
 // deniedCodes are the authorization failures that the EventBridge rule
 // selects even on read-only calls. Keep this list equal to the one in the
 // CDK app's ingestion rule (infra).

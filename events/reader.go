@@ -264,6 +264,10 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 		// One decoder per stream, so its buffer and interned strings serve
 		// every file of the stream.
 		var source string
+		normalize := r.Normalizer.NormalizeSelected
+		if r.All {
+			normalize = r.Normalizer.Normalize
+		}
 		dec := Decoder{
 			Read: func() { r.Stats.Read.Add(1) },
 			Skip: func(reason SkipReason, detail string) { r.skip(source, reason, detail) },
@@ -272,31 +276,26 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 			if stopped {
 				return
 			}
-			if !r.All && !Selected(rec) && rec.EventTime != "" && rec.EventName != "" && rec.EventSource != "" {
-				// Not selected: skip the work of normalizing it.
-				r.Stats.Events.Add(1)
-				r.Stats.skip(SkipNotSelected, "")
-				return
-			}
-			ev, err := r.Normalizer.Normalize(rec)
+			ev, err := normalize(rec)
 			if err != nil {
 				se, ok := err.(*SkipError)
 				if !ok {
 					se = &SkipError{Reason: SkipNotRecord, Detail: err.Error()}
 				}
-				r.skip(source, se.Reason, se.Detail)
+				if se.Reason == SkipNotSelected {
+					// Counted, not logged: most of CloudTrail is reads.
+					r.Stats.Events.Add(1)
+					r.Stats.skip(SkipNotSelected, "")
+				} else {
+					r.skip(source, se.Reason, se.Detail)
+				}
 				return
 			}
 			r.Stats.Events.Add(1)
 			// What detectors need of these was taken by Normalize;
 			// the buffered record need not hold them.
 			rec.ResponseElements, rec.AdditionalEventData = nil, nil
-			if !ev.Selected {
-				if !r.All {
-					r.Stats.skip(SkipNotSelected, "")
-					return
-				}
-			} else {
+			if ev.Selected {
 				r.Stats.Selected.Add(1)
 				if ev.Mutating {
 					r.Stats.Mutating.Add(1)

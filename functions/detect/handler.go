@@ -85,22 +85,22 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 			log.WarnContext(ctx, "message skipped: no record in it", "message_id", m.MessageId, "reason", events.SkipNotRecord)
 		}
 		for _, r := range recs {
-			e, err := norm.Normalize(r)
+			e, err := norm.NormalizeSelected(r)
 			var se *events.SkipError
 			switch {
 			case errors.As(err, &se):
 				skipped[se.Reason]++
-				log.WarnContext(ctx, "record skipped, it will not be retried",
-					"message_id", m.MessageId, "event_id", r.EventID, "reason", se.Reason, "detail", se.Detail)
+				if se.Reason != events.SkipNotSelected {
+					log.WarnContext(ctx, "record skipped, it will not be retried",
+						"message_id", m.MessageId, "event_id", r.EventID, "reason", se.Reason, "detail", se.Detail)
+				}
+				// Not selected: not what the production rule forwards
+				// (read-only and not denied): counted and dropped, as
+				// replay does.
 				continue
 			case err != nil:
 				skipped[events.SkipMalformed]++
 				log.WarnContext(ctx, "record skipped", "message_id", m.MessageId, "event_id", r.EventID, "error", err)
-				continue
-			case !e.Selected:
-				// Not what the production rule forwards (read-only and
-				// not denied): counted and dropped, as replay does.
-				skipped[events.SkipNotSelected]++
 				continue
 			}
 			msgsOf[e.ID] = append(msgsOf[e.ID], m.MessageId)
