@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -223,7 +224,9 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 	return cfg, warnings, nil
 }
 
-var schema = func() *jsonschema.Schema {
+// schema is compiled on first use, not at program start: commands and
+// cold starts that never validate a file do not pay for it.
+var schema = sync.OnceValue(func() *jsonschema.Schema {
 	c := jsonschema.NewCompiler()
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(SchemaJSON))
 	if err != nil {
@@ -233,7 +236,7 @@ var schema = func() *jsonschema.Schema {
 		panic(err)
 	}
 	return c.MustCompile("thresholds.schema.json")
-}()
+})
 
 var printer = message.NewPrinter(language.English)
 
@@ -244,7 +247,7 @@ func schemaProblems(doc *yaml.Node) []Problem {
 	if err != nil {
 		return []Problem{{Line: doc.Line, Message: err.Error()}}
 	}
-	err = schema.Validate(v)
+	err = schema().Validate(v)
 	if err == nil {
 		return nil
 	}
