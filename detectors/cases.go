@@ -176,19 +176,14 @@ func (cs *Case) addSignal(s Signal) bool {
 	for i := range cs.Signals {
 		if cs.Signals[i].Subject == s.Subject {
 			if s.Score > cs.Signals[i].Score {
-				cs.Signals[i] = caseSignal(s)
+				cs.Signals[i] = CaseSignal(s)
 				return true
 			}
 			return false
 		}
 	}
-	cs.Signals = append(cs.Signals, caseSignal(s))
+	cs.Signals = append(cs.Signals, CaseSignal(s))
 	return true
-}
-
-func caseSignal(s Signal) CaseSignal {
-	return CaseSignal{Detector: s.Detector, Subject: s.Subject, Group: s.Group, Score: s.Score,
-		Floor: s.Floor, Title: s.Title, Reason: s.Reason, Evidence: s.Evidence}
 }
 
 // ensureFinding rebuilds the derived parts of a finding loaded from a

@@ -3,7 +3,6 @@ package detectors
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/trailwatch/trailwatch/events"
 )
@@ -100,10 +99,6 @@ func pct(p float64) string {
 	default:
 		return fmt.Sprintf("%.2g%%", p*100)
 	}
-}
-
-func dayString(day int32) string {
-	return time.Unix(int64(day)*86400, 0).UTC().Format("2006-01-02")
 }
 
 func clamp01(x float64) float64 {

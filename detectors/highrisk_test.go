@@ -31,8 +31,6 @@ func TestHighRiskParamsWhitespace(t *testing.T) {
 			continue
 		}
 		t.Run(tc.api, func(t *testing.T) {
-			if tc.api != "ec2:AuthorizeSecurityGroupIngress" {
-			}
 			indented := dt.Event(alice, tc.api, at(10, 10, 0), dt.Params(tc.indented))
 			if len(detectors.HighRiskAction{}.Check(c, &indented)) == 0 {
 				t.Errorf("%s: indented parameters not flagged", tc.api)

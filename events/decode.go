@@ -207,9 +207,9 @@ func (d *Decoder) scanObject(br *bufio.Reader) (elem []byte, tooLarge bool, err 
 	depth := 1
 	inStr, esc := false, false
 	for depth > 0 {
-		chunk, rerr := br.Peek(br.Buffered())
+		chunk, _ := br.Peek(br.Buffered())
 		if len(chunk) == 0 {
-			if _, rerr = br.Peek(1); rerr != nil {
+			if _, rerr := br.Peek(1); rerr != nil {
 				d.buf = buf
 				if rerr == io.EOF {
 					return nil, false, io.ErrUnexpectedEOF

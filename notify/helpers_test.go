@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,8 +70,6 @@ func newTestWebhook(t *testing.T, cfg Webhook, rec *sleepRecorder) *Webhook {
 	w.jit = func(n int64) int64 { return n } // deterministic: the full ceiling
 	return w
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func readFixture(t *testing.T, name string) string {
 	t.Helper()
