@@ -178,7 +178,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	rd := &events.Reader{Normalizer: norm, Stdin: stdin, Window: o.window}
 	eng := detectors.NewEngine(cfg, store, log)
-	findings := map[string]*replayFinding{}
+	findings := map[string]detectors.Finding{} // latest state, by ID
 	suppressed := map[string]int{}
 	start := time.Now()
 
@@ -199,13 +199,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		failedEvents += len(res.Failed)
 		for _, u := range res.Updates {
-			rf := findings[u.Finding.ID]
-			if rf == nil {
-				rf = &replayFinding{}
-				findings[u.Finding.ID] = rf
-			}
-			rf.f = u.Finding
-			rf.routed = rf.routed || u.Routed
+			findings[u.Finding.ID] = u.Finding
 		}
 		for n, c := range res.Suppressed {
 			suppressed[n] += c
@@ -253,18 +247,12 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-type replayFinding struct {
-	f      detectors.Finding
-	routed bool
-}
-
 // selectFindings returns the findings to print: by default exactly those
 // routed in alert mode at or above the routing minimum, with their final
 // state.
-func selectFindings(all map[string]*replayFinding, minSev detectors.Severity, shadow bool) []detectors.Finding {
+func selectFindings(all map[string]detectors.Finding, minSev detectors.Severity, shadow bool) []detectors.Finding {
 	var out []detectors.Finding
-	for _, rf := range all {
-		f := rf.f
+	for _, f := range all {
 		if f.Severity < minSev {
 			continue
 		}
@@ -335,7 +323,7 @@ type summaryData struct {
 	stats      *events.Stats
 	elapsed    time.Duration
 	printed    []detectors.Finding
-	all        map[string]*replayFinding
+	all        map[string]detectors.Finding
 	principals int
 	store      detectors.Store
 	failed     int
