@@ -449,26 +449,31 @@ func (s *DynamoDB) Save(ctx context.Context, st *detectors.State) error {
 	if len(hot) > compactLimit {
 		return fmt.Errorf("save baseline %s: hot part of %d bytes", key, len(hot))
 	}
-	cold := pack(b.EncodeCold())
-	if len(cold) > compactLimit {
-		cold = s.compactCold(b)
-	}
-	rawCases, err := detectors.EncodeCases(st.Cases)
-	if err != nil {
-		return fmt.Errorf("save baseline %s: %w", key, err)
-	}
-	cases := pack(rawCases)
-	if len(cases) > compactLimit {
-		if cases, err = s.compactCases(st); err != nil {
-			return fmt.Errorf("save baseline %s: %w", key, err)
-		}
-	}
-
 	// Placement: a spilled part that did not change stays where it is
-	// (unless it would expire before the HOT item); everything else goes
-	// inline while the HOT item stays small, then spills, cold first.
+	// (unless it would expire before the HOT item) and is not encoded
+	// again; everything else goes inline while the HOT item stays small,
+	// then spills, cold first.
 	keepCold := m.coldRef != "" && !b.ColdDirty && m.coldExp >= hotExp
 	keepCases := m.casesRef != "" && !st.CasesDirty && m.casesExp >= hotExp
+	var cold, cases []byte
+	if !keepCold {
+		cold = pack(b.EncodeCold())
+		if len(cold) > compactLimit {
+			cold = s.compactCold(b)
+		}
+	}
+	if !keepCases {
+		rawCases, err := detectors.EncodeCases(st.Cases)
+		if err != nil {
+			return fmt.Errorf("save baseline %s: %w", key, err)
+		}
+		cases = pack(rawCases)
+		if len(cases) > compactLimit {
+			if cases, err = s.compactCases(st); err != nil {
+				return fmt.Errorf("save baseline %s: %w", key, err)
+			}
+		}
+	}
 	coldInline, casesInline := !keepCold, !keepCases
 	size := len(hot)
 	if coldInline {
