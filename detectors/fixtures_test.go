@@ -22,11 +22,18 @@ import (
 // detector must say about them, and optionally what the whole engine must
 // make of them.
 type fixture struct {
-	Description string       `json:"description"`
-	History     *historySpec `json:"history,omitempty"`
-	Events      []eventSpec  `json:"events"`
-	Expect      expectSpec   `json:"expect"`
-	Engine      *engineSpec  `json:"engine,omitempty"`
+	Description string `json:"description"`
+	// Detector names the detector under test. Cases in testdata/<id>/
+	// may omit it (the directory names it); cases elsewhere, such as
+	// testdata/adversarial/, must give it.
+	Detector string `json:"detector,omitempty"`
+	// Bypass names the evasion an adversarial case is about; every bypass
+	// needs a case that fires and a benign twin that stays quiet.
+	Bypass  string       `json:"bypass,omitempty"`
+	History *historySpec `json:"history,omitempty"`
+	Events  []eventSpec  `json:"events"`
+	Expect  expectSpec   `json:"expect"`
+	Engine  *engineSpec  `json:"engine,omitempty"`
 	// Skip marks a known bug: the case states what the detector promises
 	// and is skipped until the bug is fixed.
 	Skip string `json:"skip,omitempty"`
@@ -263,11 +270,12 @@ func TestFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var f fixture
-			dec := json.NewDecoder(strings.NewReader(string(raw)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&f); err != nil {
+			f, err := decodeFixture(raw)
+			if err != nil {
 				t.Fatalf("%s: %v", file, err)
+			}
+			if f.Detector != "" && f.Detector != id {
+				t.Fatalf("%s: names detector %q but lives in testdata/%s", file, f.Detector, id)
 			}
 			c := covered[id]
 			if f.Expect.Fires {
@@ -280,9 +288,9 @@ func TestFixtures(t *testing.T) {
 				if f.Skip != "" {
 					bug(t, strings.TrimPrefix(f.Skip, "BUG: "))
 				}
-				runFixtureDetector(t, det, &f)
+				runFixtureDetector(t, det, f)
 				if f.Engine != nil {
-					runFixtureEngine(t, &f)
+					runFixtureEngine(t, f)
 				}
 			})
 		}
@@ -290,6 +298,71 @@ func TestFixtures(t *testing.T) {
 	for _, id := range detectors.DetectorIDs() {
 		if c := covered[id]; c[0] == 0 || c[1] == 0 {
 			t.Errorf("detector %s needs positive and negative fixtures (have %d positive, %d negative)", id, c[0], c[1])
+		}
+	}
+}
+
+func decodeFixture(raw []byte) (*fixture, error) {
+	var f fixture
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// TestAdversarial runs testdata/adversarial/*.json: evasions of the
+// detectors (policies, ACLs and network rules written to slip past a
+// naive check) and their benign twins. Each case names its detector and
+// the bypass it is about; every bypass must have a case that fires and one
+// that stays quiet, so closing a bypass cannot silently turn into flagging
+// everything that looks like it.
+func TestAdversarial(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "adversarial", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no fixtures in testdata/adversarial")
+	}
+	twins := map[string][2]int{}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := decodeFixture(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		det := detectorByID(f.Detector)
+		if det == nil {
+			t.Fatalf("%s: detector %q unknown (every adversarial case names its detector)", file, f.Detector)
+		}
+		if f.Bypass == "" {
+			t.Fatalf("%s: no bypass named", file)
+		}
+		c := twins[f.Bypass]
+		if f.Expect.Fires {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		twins[f.Bypass] = c
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			if f.Skip != "" {
+				bug(t, strings.TrimPrefix(f.Skip, "BUG: "))
+			}
+			runFixtureDetector(t, det, f)
+			if f.Engine != nil {
+				runFixtureEngine(t, f)
+			}
+		})
+	}
+	for b, c := range twins {
+		if c[0] == 0 || c[1] == 0 {
+			t.Errorf("bypass %s needs a case that fires and a benign twin (have %d firing, %d quiet)", b, c[0], c[1])
 		}
 	}
 }

@@ -1,10 +1,11 @@
 package detectors
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"regexp"
 	"strings"
 
@@ -22,6 +23,20 @@ import (
 // 1 / (1 + ln(1 + days it was done before)), so the first time counts in
 // full and the hundredth about a sixth. A failed call counts 40%. The first
 // successful time of the most dangerous rules gives at least HIGH.
+//
+// Parameters are judged by meaning (policy.go): a resource policy is public
+// when an Allow statement names everyone and no condition confines the
+// caller to an organization, account, network or resource; an identity
+// policy is administrator-like when it grants "*", NotAction, or an
+// escalation action (iam:PassRole, iam:Put*Policy…, matched as IAM globs)
+// on every resource, and broad (a lesser form, at most MEDIUM) when it
+// grants a whole data service such as s3:* on every resource; an ACL is
+// public when it grants the AllUsers or AuthenticatedUsers group, by
+// canned ACL, grant header or body; a network rule is open to the world
+// when its CIDRs, in any field and family, have prefix length 0 or together
+// cover IPv4 or IPv6; a snapshot or image is public when a change adds
+// group "all". A policy or rule that is present but cannot be read is
+// treated as risky in the lesser form: Trailwatch cannot vouch for it.
 type HighRiskAction struct{}
 
 // ID returns "high-risk-action".
@@ -49,10 +64,39 @@ type riskRule struct {
 	category string
 	base     float64
 	floor    Severity
-	// check inspects the event; it returns whether the call is risky and
-	// a phrase saying what it did. Nil means always risky.
-	check func(ev *events.Event, p params) (bool, string)
+	// check inspects the event and says whether the call is risky and
+	// what it did. Nil means always risky.
+	check func(ev *events.Event, p params) verdict
 }
+
+// verdict is a rule check's judgement of one call.
+type verdict struct {
+	risky bool
+	// what says what the call did, for the title ("made bucket x public").
+	what string
+	// lesser marks a weaker form of the rule's risk (broad data access
+	// rather than administrator, a policy that could not be read): the
+	// base score is capped at lesserBase and the floor at MEDIUM.
+	lesser bool
+	// note, when set, ends the reason (why a policy could not be read).
+	note string
+}
+
+// lesserBase caps the base score of a lesser verdict: MEDIUM the first
+// time, routed but not ticketed with the default routing.
+const lesserBase = 0.6
+
+func risky(what string) verdict  { return verdict{risky: true, what: what} }
+func lesser(what string) verdict { return verdict{risky: true, what: what, lesser: true} }
+
+// unreadable is the verdict on parameters that are present but cannot be
+// read: the lesser form, with the parse error in the reason.
+func unreadable(what string, err error) verdict {
+	return verdict{risky: true, what: what, lesser: true, note: "Trailwatch could not read it: " + err.Error()}
+}
+
+// safe is the verdict of a call that is not risky.
+var safe = verdict{}
 
 var riskRules = []riskRule{
 	// Logging and detection tampering.
@@ -103,6 +147,8 @@ var riskRules = []riskRule{
 	// Public or cross-account exposure.
 	{api: "s3:PutBucketPolicy", category: catExposure, base: 0.9, floor: SeverityHigh, check: grantsEveryone},
 	{api: "s3:PutBucketAcl", category: catExposure, base: 0.85, floor: SeverityHigh, check: publicACL},
+	{api: "s3:CreateBucket", category: catExposure, base: 0.85, floor: SeverityHigh, check: publicACL},
+	{api: "s3:PutObjectAcl", category: catExposure, base: 0.65, check: publicACL},
 	{api: "s3:PutBucketPublicAccessBlock", category: catExposure, base: 0.7, check: publicAccessBlockRelaxed},
 	{api: "s3:DeleteBucketPublicAccessBlock", category: catExposure, base: 0.7},
 	{api: "s3control:PutPublicAccessBlock", category: catExposure, base: 0.75, check: publicAccessBlockRelaxed},
@@ -112,6 +158,11 @@ var riskRules = []riskRule{
 	{api: "rds:ModifyDBSnapshotAttribute", category: catExposure, base: 0.9, floor: SeverityHigh, check: sharedOut},
 	{api: "rds:ModifyDBClusterSnapshotAttribute", category: catExposure, base: 0.9, floor: SeverityHigh, check: sharedOut},
 	{api: "ec2:AuthorizeSecurityGroupIngress", category: catExposure, base: 0.7, check: openToWorld},
+	// A rule changed by ID may be ingress or egress: judged as ingress.
+	{api: "ec2:ModifySecurityGroupRules", category: catExposure, base: 0.7, check: openToWorld},
+	// Egress to the world is common (the default rule); new egress to it
+	// is a weak exfiltration signal, LOW on its own.
+	{api: "ec2:AuthorizeSecurityGroupEgress", category: catExposure, base: 0.3, check: openToWorld},
 	{api: "lambda:AddPermission*", category: catExposure, base: 0.8, check: grantsEveryone},
 	{api: "kms:PutKeyPolicy", category: catExposure, base: 0.8, check: grantsEveryone},
 	{api: "secretsmanager:PutResourcePolicy", category: catExposure, base: 0.8, check: grantsEveryone},
@@ -183,6 +234,7 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		base     float64
 		floor    Severity
 		what     string
+		note     string
 	)
 	switch {
 	case ev.PrincipalType == "Root" && ev.ConsoleSignIn:
@@ -209,12 +261,17 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		category, base, floor = r.category, r.base, r.floor
 		what = "called " + ev.API
 		if r.check != nil {
-			ok, detail := r.check(ev, params{raw: ev.Record.RequestParameters})
-			if !ok {
+			v := r.check(ev, params{raw: ev.Record.RequestParameters})
+			if !v.risky {
 				return nil
 			}
-			if detail != "" {
-				what = detail
+			if v.what != "" {
+				what = v.what
+			}
+			note = v.note
+			if v.lesser {
+				base = math.Min(base, lesserBase)
+				floor = min(floor, SeverityMedium)
 			}
 		}
 	}
@@ -243,6 +300,9 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 	}
 	if failed {
 		reason += fmt.Sprintf("; the call failed with %s", ev.ErrorCode)
+	}
+	if note != "" {
+		reason += "; " + note
 	}
 	return []Signal{{
 		Detector: IDHighRiskAction,
@@ -288,21 +348,18 @@ func (p *params) str(key string) string {
 	return ""
 }
 
-// text is the raw parameters, for rules that look for a marker anywhere.
-func (p *params) text() string { return string(p.raw) }
-
-func eventSelectorsReduced(_ *events.Event, p params) (bool, string) {
+func eventSelectorsReduced(_ *events.Event, p params) verdict {
 	m := p.get()
 	for _, sel := range asSlice(m["eventSelectors"]) {
 		s, _ := sel.(map[string]any)
 		if v, ok := s["includeManagementEvents"].(bool); ok && !v {
-			return true, "reduced CloudTrail event selectors: management events no longer logged"
+			return risky("reduced CloudTrail event selectors: management events no longer logged")
 		}
 		if rw := asString(s["readWriteType"]); rw == "ReadOnly" || rw == "None" {
-			return true, "reduced CloudTrail event selectors: write events no longer logged (readWriteType " + rw + ")"
+			return risky("reduced CloudTrail event selectors: write events no longer logged (readWriteType " + rw + ")")
 		}
 	}
-	return false, ""
+	return safe
 }
 
 func asSlice(v any) []any {
@@ -310,179 +367,266 @@ func asSlice(v any) []any {
 	return s
 }
 
-func versioningSuspended(_ *events.Event, p params) (bool, string) {
+func versioningSuspended(_ *events.Event, p params) verdict {
 	cfg, _ := p.get()["VersioningConfiguration"].(map[string]any)
 	if strings.EqualFold(asString(cfg["Status"]), "Suspended") {
-		return true, "suspended versioning on bucket " + p.str("bucketName")
+		return risky("suspended versioning on bucket " + p.str("bucketName"))
 	}
-	return false, ""
+	return safe
 }
 
-func masterPasswordReset(_ *events.Event, p params) (bool, string) {
+func masterPasswordReset(_ *events.Event, p params) verdict {
 	if _, ok := p.get()["masterUserPassword"]; ok {
-		return true, "reset the master password of database " + firstNonEmpty(p.str("dBInstanceIdentifier"), p.str("dBClusterIdentifier"))
+		return risky("reset the master password of database " + firstNonEmpty(p.str("dBInstanceIdentifier"), p.str("dBClusterIdentifier")))
 	}
-	return false, ""
+	return safe
 }
 
-func userDataChanged(_ *events.Event, p params) (bool, string) {
+func userDataChanged(_ *events.Event, p params) verdict {
 	if _, ok := p.get()["userData"]; ok {
-		return true, "changed the user data (boot script) of instance " + p.str("instanceId")
+		return risky("changed the user data (boot script) of instance " + p.str("instanceId"))
 	}
-	return false, ""
+	return safe
 }
 
-func functionURLWithoutAuth(_ *events.Event, p params) (bool, string) {
+func functionURLWithoutAuth(_ *events.Event, p params) verdict {
 	if strings.EqualFold(p.str("authType"), "NONE") {
-		return true, "exposed function " + p.str("functionName") + " through a URL without authentication"
+		return risky("exposed function " + p.str("functionName") + " through a URL without authentication")
 	}
-	return false, ""
+	return safe
 }
 
-func externalShare(_ *events.Event, p params) (bool, string) {
+func externalShare(_ *events.Event, p params) verdict {
 	if v, ok := p.get()["allowExternalPrincipals"].(bool); ok && !v {
-		return false, ""
+		return safe
 	}
 	for _, pr := range asStrings(p.get()["principals"]) {
 		if pr != "" {
-			return true, "shared resources through RAM with " + pr + " (external principals allowed)"
+			return risky("shared resources through RAM with " + pr + " (external principals allowed)")
 		}
 	}
-	return false, ""
+	return safe
 }
 
-func guardDutyDisabled(_ *events.Event, p params) (bool, string) {
+func guardDutyDisabled(_ *events.Event, p params) verdict {
 	if v, ok := p.get()["enable"].(bool); ok && !v {
-		return true, "disabled the GuardDuty detector"
+		return risky("disabled the GuardDuty detector")
 	}
-	return false, ""
+	return safe
 }
 
-func guardDutyArchiveFilter(_ *events.Event, p params) (bool, string) {
+func guardDutyArchiveFilter(_ *events.Event, p params) verdict {
 	if strings.EqualFold(p.str("action"), "ARCHIVE") {
-		return true, "created a GuardDuty filter that auto-archives findings"
+		return risky("created a GuardDuty filter that auto-archives findings")
 	}
-	return false, ""
+	return safe
 }
 
-func accessKeyForAnother(ev *events.Event, p params) (bool, string) {
+func accessKeyForAnother(ev *events.Event, p params) verdict {
 	target := p.str("userName")
 	if target == "" {
 		// No userName: the caller's own key; only IAM users have one.
-		return ev.PrincipalType != "IAMUser", "created an access key for itself"
+		if ev.PrincipalType == "IAMUser" {
+			return safe
+		}
+		return risky("created an access key for itself")
 	}
 	if ev.PrincipalType == "IAMUser" && target == ev.Record.UserIdentity.UserName {
-		return false, ""
+		return safe
 	}
-	return true, "created an access key for IAM user " + target
+	return risky("created an access key for IAM user " + target)
 }
 
 var adminPolicyNames = regexp.MustCompile(`(?i)(AdministratorAccess|IAMFullAccess|PowerUserAccess|:policy/.*admin)`)
 
-func adminManagedPolicy(_ *events.Event, p params) (bool, string) {
+func adminManagedPolicy(_ *events.Event, p params) verdict {
 	arn := p.str("policyArn")
 	if !adminPolicyNames.MatchString(arn) {
-		return false, ""
+		return safe
 	}
 	target := firstNonEmpty(p.str("userName"), p.str("roleName"), p.str("groupName"))
-	return true, fmt.Sprintf("attached %s to %s", arn, target)
+	return risky(fmt.Sprintf("attached %s to %s", arn, target))
 }
 
-func adminInlinePolicy(_ *events.Event, p params) (bool, string) {
-	doc := policyDocument(p.get()["policyDocument"])
-	if doc == nil {
-		return false, ""
-	}
-	for _, st := range statements(doc) {
-		if !strings.EqualFold(asString(st["Effect"]), "Allow") {
+// policyParam returns the first of the named parameters that holds a
+// value (CloudTrail sometimes records an empty "policy" beside the
+// "bucketPolicy" that carries the document).
+func policyParam(m map[string]any, keys ...string) any {
+	for _, k := range keys {
+		v, ok := m[k]
+		if !ok || v == nil {
 			continue
 		}
-		actions := asStrings(st["Action"])
-		resources := asStrings(st["Resource"])
-		for _, a := range actions {
-			if a == "*" || a == "*:*" || strings.EqualFold(a, "iam:*") || strings.EqualFold(a, "iam:PassRole") && contains(resources, "*") {
-				if contains(resources, "*") || len(resources) == 0 {
-					target := firstNonEmpty(p.str("userName"), p.str("roleName"), p.str("groupName"), p.str("policyArn"))
-					return true, fmt.Sprintf("granted %q on %q through a policy on %s", a, "*", target)
-				}
-			}
+		if s, isString := v.(string); isString && strings.TrimSpace(s) == "" {
+			continue
 		}
+		return v
 	}
-	return false, ""
+	return nil
 }
 
-func trustsOutsideAccount(ev *events.Event, p params) (bool, string) {
-	doc := policyDocument(firstNonNil(p.get()["policyDocument"], p.get()["assumeRolePolicyDocument"]))
-	if doc == nil {
-		return false, ""
+// readPolicy parses a policy parameter. ok is false when there is none;
+// err is set when there is one that cannot be read.
+func readPolicy(v any) (pol *Policy, ok bool, err error) {
+	pol, err = ParsePolicy(v)
+	if errors.Is(err, ErrNoPolicy) {
+		return nil, false, nil
+	}
+	return pol, true, err
+}
+
+// adminInlinePolicy judges an identity policy written to a user, role,
+// group or managed policy version by Policy.Privilege: administrator and
+// escalation grants are the rule's full risk, broad data access its lesser
+// form.
+func adminInlinePolicy(_ *events.Event, p params) verdict {
+	target := firstNonEmpty(p.str("userName"), p.str("roleName"), p.str("groupName"), p.str("policyArn"))
+	pol, ok, err := readPolicy(p.get()["policyDocument"])
+	switch {
+	case !ok:
+		return safe
+	case err != nil:
+		return unreadable("wrote a policy Trailwatch could not read to "+target, err)
+	}
+	lv, st := pol.Privilege()
+	switch lv {
+	case PrivilegeAdmin, PrivilegeEscalation:
+		return risky(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv))
+	case PrivilegeBroadData:
+		return lesser(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv))
+	}
+	return safe
+}
+
+// trustsOutsideAccount judges a role trust policy: assumable by anyone (a
+// public principal no condition confines, see Statement.GrantsPublic) or
+// by a principal of another account.
+func trustsOutsideAccount(ev *events.Event, p params) verdict {
+	role := p.str("roleName")
+	pol, ok, err := readPolicy(policyParam(p.get(), "policyDocument", "assumeRolePolicyDocument"))
+	switch {
+	case !ok:
+		return safe
+	case err != nil:
+		return unreadable("set a trust policy Trailwatch could not read on role "+role, err)
 	}
 	own := ev.Account
-	for _, st := range statements(doc) {
-		if !strings.EqualFold(asString(st["Effect"]), "Allow") {
+	for i := range pol.Statement {
+		st := &pol.Statement[i]
+		if !st.Allows() {
 			continue
 		}
-		for _, pr := range principals(st["Principal"]) {
-			if pr == "*" {
-				return true, "made role " + p.str("roleName") + " assumable by anyone (\"*\")"
-			}
+		if st.GrantsPublic() {
+			return risky(fmt.Sprintf("made role %s assumable by anyone (%s)", role, publicPhrase(st)))
+		}
+		if st.PublicPrincipal() {
+			continue // confined by its conditions
+		}
+		for _, pr := range st.Principal.Values("AWS") {
 			if acct := accountOf(pr); acct != "" && acct != own {
-				return true, fmt.Sprintf("made role %s assumable by outside account %s", p.str("roleName"), acct)
+				return risky(fmt.Sprintf("made role %s assumable by outside account %s", role, acct))
 			}
 		}
 	}
-	return false, ""
+	return safe
 }
 
-func adminGroup(_ *events.Event, p params) (bool, string) {
+// publicPhrase says how a statement names everyone and why its conditions
+// do not help, for reasons.
+func publicPhrase(st *Statement) string {
+	who := `Principal "*"`
+	if !st.Principal.Everyone() {
+		who = fmt.Sprintf("NotPrincipal: everyone but %v", st.NotPrincipal.Values("AWS"))
+	}
+	if keys := st.Condition.Keys(); len(keys) > 0 {
+		who += fmt.Sprintf("; its conditions on %s do not confine the caller", strings.Join(keys, ", "))
+	}
+	return who
+}
+
+func adminGroup(_ *events.Event, p params) verdict {
 	g := p.str("groupName")
 	if strings.Contains(strings.ToLower(g), "admin") {
-		return true, "added " + p.str("userName") + " to group " + g
+		return risky("added " + p.str("userName") + " to group " + g)
 	}
-	return false, ""
+	return safe
 }
 
-func grantsEveryone(ev *events.Event, p params) (bool, string) {
+// grantsEveryone judges a resource policy (bucket, key, secret,
+// repository) or a Lambda permission: public when it grants everyone and
+// nothing confines the caller (Statement.GrantsPublic).
+func grantsEveryone(_ *events.Event, p params) verdict {
 	m := p.get()
 	if m == nil {
-		return false, ""
+		return safe
 	}
-	// Lambda AddPermission: principal "*" without a source account or ARN.
+	// Lambda AddPermission: principal "*" unless a source account,
+	// organization or a source ARN pinned to an account confines it.
 	if pr, ok := m["principal"].(string); ok {
-		if pr == "*" && m["sourceArn"] == nil && m["sourceAccount"] == nil && m["principalOrgID"] == nil {
-			return true, "granted invoke on function " + asString(m["functionName"]) + " to everyone (\"*\")"
+		if strings.TrimSpace(pr) != "*" {
+			return safe
 		}
-		return false, ""
-	}
-	doc := policyDocument(firstNonNil(m["bucketPolicy"], m["policy"], m["resourcePolicy"], m["policyText"]))
-	if doc == nil {
-		return false, ""
-	}
-	for _, st := range statements(doc) {
-		if !strings.EqualFold(asString(st["Effect"]), "Allow") || st["Condition"] != nil {
-			continue
+		if src := strings.TrimSpace(asString(m["sourceArn"])); src != "" && arnPinned(src) {
+			return safe
 		}
-		for _, pr := range principals(st["Principal"]) {
-			if pr == "*" {
-				target := firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
-				return true, fmt.Sprintf("granted %v on %s to everyone (Principal \"*\")", asStrings(st["Action"]), target)
-			}
+		if strings.TrimSpace(asString(m["sourceAccount"])) != "" || strings.TrimSpace(asString(m["principalOrgID"])) != "" {
+			return safe
 		}
+		return risky("granted invoke on function " + asString(m["functionName"]) + " to everyone (\"*\")")
 	}
-	return false, ""
+	target := firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
+	pol, ok, err := readPolicy(policyParam(m, "bucketPolicy", "policy", "resourcePolicy", "policyText"))
+	switch {
+	case !ok:
+		return safe
+	case err != nil:
+		return unreadable("set a resource policy Trailwatch could not read on "+target, err)
+	}
+	st, public := pol.PublicStatement()
+	if !public {
+		return safe
+	}
+	return risky(fmt.Sprintf("granted %v on %s to everyone (%s)", []string(st.Action), target, publicPhrase(st)))
 }
 
-func publicACL(_ *events.Event, p params) (bool, string) {
-	t := p.text()
-	if strings.Contains(t, "global/AllUsers") || strings.Contains(t, "global/AuthenticatedUsers") ||
-		strings.Contains(t, `"public-read`) || strings.Contains(t, `"authenticated-read"`) {
-		return true, "made bucket " + p.str("bucketName") + " readable by everyone through its ACL"
+// publicACL judges an ACL set on a bucket or object, or given at bucket
+// creation: public when it grants AllUsers or AuthenticatedUsers by canned
+// ACL, grant header or AccessControlPolicy body.
+func publicACL(ev *events.Event, p params) verdict {
+	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
+		return safe
 	}
-	return false, ""
+	var r aclRequest
+	target := "bucket " + p.str("bucketName")
+	if err := json.Unmarshal(p.raw, &r); err != nil {
+		return unreadable("set an ACL Trailwatch could not read on "+target, err)
+	}
+	if r.Key != "" {
+		target = "object " + r.BucketName + "/" + r.Key
+	}
+	grants := r.publicGrants()
+	if len(grants) == 0 {
+		return safe
+	}
+	verb := "made"
+	if ev.Record.EventName == "CreateBucket" {
+		verb = "created"
+	}
+	if len(grants) == 1 && (grants[0] == "canned ACL public-read" || grants[0] == "READ to AllUsers") {
+		return risky(fmt.Sprintf("%s %s readable by everyone through its ACL", verb, target))
+	}
+	who := "every AWS account"
+	for _, g := range grants {
+		if strings.Contains(g, "AllUsers") || strings.HasPrefix(g, "canned ACL public-") {
+			who = "everyone"
+		}
+	}
+	return risky(fmt.Sprintf("%s %s open to %s through its ACL (%s)", verb, target, who, strings.Join(grants, ", ")))
 }
 
 var pabFlags = []string{"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"}
 
-func publicAccessBlockRelaxed(_ *events.Event, p params) (bool, string) {
+func publicAccessBlockRelaxed(_ *events.Event, p params) verdict {
 	var off []string
 	for _, f := range pabFlags {
 		if hasFalse(p.get(), f) {
@@ -490,13 +634,13 @@ func publicAccessBlockRelaxed(_ *events.Event, p params) (bool, string) {
 		}
 	}
 	if len(off) == 0 {
-		return false, ""
+		return safe
 	}
 	target := p.str("bucketName")
 	if target == "" {
 		target = "the account"
 	}
-	return true, fmt.Sprintf("turned off public access block settings %s on %s", strings.Join(off, ", "), target)
+	return risky(fmt.Sprintf("turned off public access block settings %s on %s", strings.Join(off, ", "), target))
 }
 
 // hasFalse reports whether key is set to false anywhere in v, as S3 and
@@ -522,113 +666,61 @@ func hasFalse(v any, key string) bool {
 	return false
 }
 
-var accountID = regexp.MustCompile(`\b\d{12}\b`)
-
-// sharedOut inspects what a snapshot or image attribute change adds: EC2's
+// sharedOut judges what a snapshot or image attribute change adds: EC2's
 // createVolumePermission/launchPermission {add: {items: [{group|userId}]}}
-// and RDS's valuesToAdd. Removals never count.
-func sharedOut(ev *events.Event, p params) (bool, string) {
-	m := p.get()
-	target := firstNonEmpty(p.str("snapshotId"), p.str("imageId"), p.str("dBSnapshotIdentifier"), p.str("dBClusterSnapshotIdentifier"))
-	var added []string
-	for _, attr := range []string{"createVolumePermission", "launchPermission"} {
-		perm, _ := m[attr].(map[string]any)
-		add, _ := perm["add"].(map[string]any)
-		for _, it := range asSlice(add["items"]) {
-			item, _ := it.(map[string]any)
-			if g := asString(item["group"]); g != "" {
-				added = append(added, g)
-			}
-			if u := asString(item["userId"]); u != "" {
-				added = append(added, u)
-			}
+// and RDS's valuesToAdd. Group "all" is public; a 12-digit account other
+// than the caller's is outside. Removals never count.
+func sharedOut(ev *events.Event, p params) verdict {
+	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
+		return safe
+	}
+	var r sharingRequest
+	if err := json.Unmarshal(p.raw, &r); err != nil {
+		return unreadable("changed who may use "+firstNonEmpty(p.str("snapshotId"), p.str("imageId"), p.str("dBSnapshotIdentifier"), p.str("dBClusterSnapshotIdentifier"), "a snapshot or image")+" in a way Trailwatch could not read", err)
+	}
+	groups, accounts := r.added()
+	for _, g := range groups {
+		if strings.EqualFold(strings.TrimSpace(g), "all") {
+			return risky("made " + r.target() + " public (shared with all accounts)")
 		}
 	}
-	if strings.EqualFold(p.str("attributeName"), "restore") {
-		added = append(added, asStrings(m["valuesToAdd"])...)
-	}
-	for _, a := range added {
-		if strings.EqualFold(a, "all") {
-			return true, "made " + target + " public (shared with all accounts)"
+	for _, a := range accounts {
+		if a = strings.TrimSpace(a); isAccountID(a) && a != ev.Account {
+			return risky(fmt.Sprintf("shared %s with outside account %s", r.target(), a))
 		}
 	}
-	for _, a := range added {
-		if accountID.MatchString(a) && a != ev.Account {
-			return true, fmt.Sprintf("shared %s with outside account %s", target, a)
-		}
-	}
-	return false, ""
+	return safe
 }
 
-var worldCIDR = regexp.MustCompile(`"(cidrIp|cidrIpv6|CidrIp|CidrIpv6)"\s*:\s*"(0\.0\.0\.0/0|::/0)"`)
-var fromPort = regexp.MustCompile(`"fromPort"\s*:\s*(-?\d+)`)
-
-func openToWorld(_ *events.Event, p params) (bool, string) {
-	t := p.text()
-	m := worldCIDR.FindStringSubmatch(t)
-	if m == nil {
-		return false, ""
+// openToWorld judges security group rules: open when their CIDRs admit
+// the whole internet (sgRequest.worldRule).
+func openToWorld(ev *events.Event, p params) verdict {
+	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
+		return safe
 	}
-	port := "all ports"
-	if f := fromPort.FindStringSubmatch(t); f != nil && f[1] != "-1" {
-		port = "port " + f[1]
+	var r sgRequest
+	if err := json.Unmarshal(p.raw, &r); err != nil {
+		return unreadable("changed security group rules Trailwatch could not read on "+firstNonEmpty(p.str("groupId"), "a security group"), err)
 	}
-	return true, fmt.Sprintf("opened security group %s to %s on %s", p.str("groupId"), m[2], port)
-}
-
-// policyDocument decodes a policy given as an object or as a JSON string,
-// URL-encoded or not, as CloudTrail records them.
-func policyDocument(v any) map[string]any {
-	switch d := v.(type) {
-	case map[string]any:
-		return d
-	case string:
-		s := d
-		if strings.HasPrefix(s, "%7B") || strings.HasPrefix(s, "%7b") {
-			if u, err := url.QueryUnescape(s); err == nil {
-				s = u
-			}
+	cidrs, ports, ok := r.worldRule()
+	if !ok {
+		return safe
+	}
+	switch {
+	case r.Modify != nil:
+		rule := ""
+		if len(r.Modify.Rules) > 0 {
+			rule = r.Modify.Rules[0].RuleID + " of "
 		}
-		var m map[string]any
-		if json.Unmarshal([]byte(s), &m) == nil {
-			return m
-		}
+		return risky(fmt.Sprintf("changed rule %ssecurity group %s to %s on %s", rule, r.Modify.GroupID, cidrs, ports))
+	case ev.Record.EventName == "AuthorizeSecurityGroupEgress":
+		return risky(fmt.Sprintf("opened egress from security group %s to %s on %s", r.GroupID, cidrs, ports))
 	}
-	return nil
-}
-
-func statements(doc map[string]any) []map[string]any {
-	var out []map[string]any
-	switch s := doc["Statement"].(type) {
-	case map[string]any:
-		out = append(out, s)
-	case []any:
-		for _, x := range s {
-			if m, ok := x.(map[string]any); ok {
-				out = append(out, m)
-			}
-		}
-	}
-	return out
-}
-
-// principals flattens a policy Principal element.
-func principals(v any) []string {
-	switch p := v.(type) {
-	case string:
-		return []string{p}
-	case map[string]any:
-		var out []string
-		for _, x := range p {
-			out = append(out, asStrings(x)...)
-		}
-		return out
-	}
-	return nil
+	return risky(fmt.Sprintf("opened security group %s to %s on %s", r.GroupID, cidrs, ports))
 }
 
 func accountOf(principal string) string {
-	if len(principal) == 12 && accountID.MatchString(principal) {
+	if isAccountID(principal) {
 		return principal
 	}
 	if strings.HasPrefix(principal, "arn:") {
@@ -668,13 +760,4 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-func firstNonNil(v ...any) any {
-	for _, x := range v {
-		if x != nil {
-			return x
-		}
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package detectors_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/trailwatch/trailwatch/detectors"
@@ -34,6 +35,56 @@ func TestHighRiskParamsWhitespace(t *testing.T) {
 			indented := dt.Event(alice, tc.api, at(10, 10, 0), dt.Params(tc.indented))
 			if len(detectors.HighRiskAction{}.Check(c, &indented)) == 0 {
 				t.Errorf("%s: indented parameters not flagged", tc.api)
+			}
+		})
+	}
+}
+
+// TestHighRiskUnreadableParams: a policy, ACL or rule that is present but
+// cannot be read is flagged in the lesser form (Trailwatch cannot vouch
+// for it: at most the MEDIUM floor, a base of at most 0.6); one that is
+// absent is not judged at all.
+func TestHighRiskUnreadableParams(t *testing.T) {
+	cases := []struct {
+		name, api, params string
+		fires             bool
+	}{
+		{"bucket policy not JSON", "s3:PutBucketPolicy", `{"bucketName":"b","bucketPolicy":"{\"Statement\":[{\"Effect\":\"Allow\""}`, true},
+		{"inline policy with an object for Action", "iam:PutUserPolicy", `{"userName":"carol","policyDocument":"{\"Statement\":{\"Effect\":\"Allow\",\"Action\":{\"x\":1},\"Resource\":\"*\"}}"}`, true},
+		{"trust policy not JSON", "iam:UpdateAssumeRolePolicy", `{"roleName":"r","policyDocument":"%7Bbroken"}`, true},
+		{"security group permissions of the wrong type", "ec2:AuthorizeSecurityGroupIngress", `{"groupId":"sg-1","ipPermissions":{"items":[{"ipRanges":{"items":[{"cidrIp":["0.0.0.0/0"]}]}}]}}`, true},
+		{"ACL grant of the wrong type", "s3:PutBucketAcl", `{"bucketName":"b","x-amz-acl":{"value":"public-read"}}`, true},
+		{"bucket policy absent", "s3:PutBucketPolicy", `{"bucketName":"b","policy":""}`, false},
+		{"inline policy absent", "iam:PutUserPolicy", `{"userName":"carol"}`, false},
+		{"no parameters", "ec2:AuthorizeSecurityGroupIngress", ``, false},
+		{"null parameters", "s3:PutBucketAcl", `null`, false},
+	}
+	b := detectors.NewBaseline(alice)
+	c := &detectors.Context{Baseline: b, Config: detectors.DefaultConfig(), Name: "alice"}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []dt.Opt
+			if tc.params != "" {
+				opts = append(opts, dt.Params(tc.params))
+			}
+			ev := dt.Event(alice, tc.api, at(10, 10, 0), opts...)
+			sigs := detectors.HighRiskAction{}.Check(c, &ev)
+			if !tc.fires {
+				if len(sigs) != 0 {
+					t.Errorf("unexpected signal: %s", sigs[0].Reason)
+				}
+				return
+			}
+			if len(sigs) != 1 {
+				t.Fatalf("%d signals, want 1", len(sigs))
+			}
+			s := sigs[0]
+			t.Logf("%s score %.2f floor %s", s.Reason, s.Score, s.Floor)
+			if s.Score <= 0 || s.Score > 0.6 || s.Floor > detectors.SeverityMedium {
+				t.Errorf("score %.2f floor %s, want the lesser form (0 < score <= 0.6, floor at most MEDIUM)", s.Score, s.Floor)
+			}
+			if !strings.Contains(s.Title, "could not read") {
+				t.Errorf("title %q does not say the parameters could not be read", s.Title)
 			}
 		})
 	}
