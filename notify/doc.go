@@ -15,23 +15,36 @@
 //
 // # Webhooks
 //
-// Webhook.Deliver posts a finding in one of three formats:
+// Webhook.Deliver sends a finding in one of three formats, once per
+// (finding, routed severity): DeliveryKey, "<id>:<SEVERITY>", is the same
+// on a redelivery and new on an escalation.
 //
 //   - generic: the finding JSON, with headers X-Trailwatch-Timestamp (Unix
 //     seconds), X-Trailwatch-Signature ("v1=" + hex HMAC-SHA256 keyed with
-//     the signing secret over timestamp + "." + body) and Idempotency-Key
-//     (the finding ID). Receivers check requests with Verify, which rejects
-//     timestamps outside a tolerance (replay protection) and compares in
-//     constant time; they should also drop repeated Idempotency-Keys.
-//   - jira: a Jira Cloud REST API v3 create-issue request with the
-//     description in Atlassian Document Format, Basic auth email:api_token.
-//   - pagerduty: an Events API v2 trigger event, dedup_key = finding ID.
+//     the signing secret over timestamp + "." + body; during a rotation a
+//     second "v1=" signature after a comma, made with the secondary
+//     secret), Idempotency-Key (DeliveryKey), X-Trailwatch-Finding-Id and
+//     X-Trailwatch-Severity. Receivers check requests with Verify, which
+//     rejects timestamps outside a tolerance (replay protection) and
+//     compares in constant time; they should also drop repeated
+//     Idempotency-Keys.
+//   - jira: one issue per finding, found by its label JiraFindingLabel
+//     through the Jira Cloud REST API v3 enhanced search; created (ADF
+//     description, Basic auth email:api_token) when there is none; on an
+//     escalation commented on and relabelled (JiraEscalation); left alone
+//     when it already shows the severity.
+//   - pagerduty: an Events API v2 trigger event, dedup_key = DeliveryKey,
+//     so an escalation opens a new alert (and pages) at the higher
+//     severity while a redelivery is deduplicated.
 //
-// The URL must be https (AllowHTTP exists for local tests). Credentials come
+// The URL must be https (AllowHTTP exists for local tests). Redirects are
+// never followed: a 3xx is a *PermanentError. Of the URL only the scheme
+// and host are ever logged or put in errors. Credentials come
 // from Secrets Manager through SecretSource, cached for five minutes, and are
 // held in Secret values that print as "[redacted]". Secret documents:
-// generic {"signing_secret": "..."} or a plain string; jira {"email": "...",
-// "api_token": "..."}; pagerduty {"routing_key": "..."}.
+// generic a plain string, {"signing_secret": "..."} or, during a rotation,
+// {"signing_secret": "...", "secondary_signing_secret": "..."}; jira
+// {"email": "...", "api_token": "..."}; pagerduty {"routing_key": "..."}.
 //
 // Network errors, timeouts, 429 (honouring Retry-After, capped at MaxDelay)
 // and 5xx are retried with exponential backoff and full jitter, as long as
@@ -42,6 +55,11 @@
 // Metrics writes in CloudWatch Embedded Metric Format.
 //
 // # Failure handling in functions/notify
+//
+// The handler ends every delivery a reserve before the invocation's
+// deadline and starts a record only while enough time remains; records not
+// started or cut off are reported as batch item failures, so the function
+// always returns in time and what it delivered is acknowledged.
 //
 // functions/notify reports SQS partial batch failures. The queue's redrive
 // policy (maxReceiveCount) then moves a message that keeps failing to the

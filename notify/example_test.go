@@ -26,5 +26,5 @@ func ExampleNewWebhook() {
 	})
 	fmt.Println(err)
 	// Output:
-	// webhook: URL http://tickets.example.com/hook uses http; https is required (allow http only for local tests)
+	// webhook: URL http://tickets.example.com uses http; https is required (allow http only for local tests)
 }

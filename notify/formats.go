@@ -19,15 +19,78 @@ const (
 	jiraLabelMaxRunes = 255
 )
 
+// DeliveryKey identifies one delivery of a finding: the finding ID and its
+// routed severity, "<id>:<SEVERITY>". A redelivery of the same finding at
+// the same severity has the same key; an escalation has a new one. It is
+// the generic format's Idempotency-Key and PagerDuty's dedup_key.
+func DeliveryKey(f detectors.Finding) string {
+	return f.ID + ":" + f.Severity.String()
+}
+
+// JiraFindingLabel is the label that marks the one Jira issue of a finding:
+// "trailwatch-" followed by the finding ID. Deliveries find the issue by it.
+func JiraFindingLabel(findingID string) string {
+	return jiraLabel("trailwatch-" + findingID)
+}
+
 // JiraIssue renders the Jira Cloud REST API v3 create-issue request
 // (POST /rest/api/3/issue) for a finding. The description is an Atlassian
 // Document Format document: the title and context as paragraphs, the
 // reasons as a bullet list, and the evidence and event IDs as a JSON code
-// block.
+// block. The labels are "trailwatch", the detector, the severity and
+// JiraFindingLabel.
 func JiraIssue(f detectors.Finding, projectKey, issueType string) map[string]any {
 	if issueType == "" {
 		issueType = DefaultJiraIssueType
 	}
+	labels := []string{"trailwatch"}
+	for _, l := range []string{f.Detector, f.Severity.String(), JiraFindingLabel(f.ID)} {
+		if l = jiraLabel(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	return map[string]any{
+		"fields": map[string]any{
+			"project":     map[string]any{"key": projectKey},
+			"issuetype":   map[string]any{"name": issueType},
+			"summary":     jiraSummary(f),
+			"description": adfDoc(jiraContent(f)),
+			"labels":      labels,
+		},
+	}
+}
+
+// JiraEscalation renders the two requests that bring an existing issue to
+// the finding's severity: the comment (POST /rest/api/3/issue/{key}/comment),
+// saying from which severity it rose and holding the finding's current
+// description, and the edit (PUT /rest/api/3/issue/{key}) that sets the
+// summary and swaps the severity label (removing each of oldLabels).
+func JiraEscalation(f detectors.Finding, from detectors.Severity, oldLabels []string) (comment, edit map[string]any) {
+	head := adfParagraph(fmt.Sprintf("Trailwatch: severity rose from %s to %s.", from, f.Severity))
+	comment = map[string]any{"body": adfDoc(append([]any{head}, jiraContent(f)...))}
+	ops := make([]any, 0, len(oldLabels)+1)
+	for _, l := range oldLabels {
+		ops = append(ops, map[string]any{"remove": l})
+	}
+	ops = append(ops, map[string]any{"add": f.Severity.String()})
+	edit = map[string]any{
+		"fields": map[string]any{"summary": jiraSummary(f)},
+		"update": map[string]any{"labels": ops},
+	}
+	return comment, edit
+}
+
+func jiraSummary(f detectors.Finding) string {
+	return truncateRunes(oneLine(fmt.Sprintf("[%s] %s: %s", f.Severity, f.Detector, f.Title)), jiraSummaryMax)
+}
+
+func adfDoc(content []any) map[string]any {
+	return map[string]any{"type": "doc", "version": 1, "content": content}
+}
+
+// jiraContent is the ADF body of a finding: title, context, reasons,
+// evidence.
+func jiraContent(f detectors.Finding) []any {
 	content := []any{
 		adfParagraph(f.Title),
 		adfParagraph(fmt.Sprintf("Severity %s, score %.2f, detector %s. Principal %s in account %s, region %s. %d event(s) from %s to %s.",
@@ -54,28 +117,11 @@ func JiraIssue(f detectors.Finding, projectKey, issueType string) map[string]any
 		details["principal_arn"] = f.PrincipalARN
 	}
 	code, _ := json.MarshalIndent(details, "", "  ")
-	content = append(content, adfParagraph("Evidence and CloudTrail event IDs:"), map[string]any{
+	return append(content, adfParagraph("Evidence and CloudTrail event IDs:"), map[string]any{
 		"type":    "codeBlock",
 		"attrs":   map[string]any{"language": "json"},
 		"content": []any{map[string]any{"type": "text", "text": truncateRunes(string(code), jiraCodeBlockMax)}},
 	})
-
-	labels := []string{"trailwatch"}
-	for _, l := range []string{f.Detector, f.Severity.String()} {
-		if l = jiraLabel(l); l != "" {
-			labels = append(labels, l)
-		}
-	}
-	summary := fmt.Sprintf("[%s] %s: %s", f.Severity, f.Detector, f.Title)
-	return map[string]any{
-		"fields": map[string]any{
-			"project":     map[string]any{"key": projectKey},
-			"issuetype":   map[string]any{"name": issueType},
-			"summary":     truncateRunes(oneLine(summary), jiraSummaryMax),
-			"description": map[string]any{"type": "doc", "version": 1, "content": content},
-			"labels":      labels,
-		},
-	}
 }
 
 func adfParagraph(text string) map[string]any {
@@ -106,7 +152,10 @@ func PagerDutySeverity(s detectors.Severity) string {
 
 // PagerDutyEvent renders the PagerDuty Events API v2 trigger event
 // (POST https://events.pagerduty.com/v2/enqueue) for a finding. The dedup
-// key is the finding ID, so a redelivery updates the same incident.
+// key is DeliveryKey: a redelivery at the same severity is deduplicated
+// into the open alert, while an escalation (a new key) opens a new alert
+// at the higher payload severity and so pages. custom_details is the
+// finding, whose "id" ties the alerts of one finding together.
 func PagerDutyEvent(f detectors.Finding, routingKey string) map[string]any {
 	ts := f.LastEventTime
 	if ts.IsZero() {
@@ -131,7 +180,7 @@ func PagerDutyEvent(f detectors.Finding, routingKey string) map[string]any {
 	return map[string]any{
 		"routing_key":  routingKey,
 		"event_action": "trigger",
-		"dedup_key":    f.ID,
+		"dedup_key":    DeliveryKey(f),
 		"payload":      payload,
 	}
 }

@@ -156,14 +156,18 @@ func (s *SecretSource) clock() time.Time {
 // Credentials are the parsed parts of a webhook secret.
 type Credentials struct {
 	SigningSecret Secret // generic
-	Email         string // jira
-	APIToken      Secret // jira
-	RoutingKey    Secret // pagerduty
+	// SecondarySigningSecret is set during a rotation of the generic
+	// signing secret: requests then carry a second signature made with it.
+	SecondarySigningSecret Secret
+	Email                  string // jira
+	APIToken               Secret // jira
+	RoutingKey             Secret // pagerduty
 }
 
 // ParseCredentials decodes the secret document of a format:
 //
-//	generic:   {"signing_secret": "..."} or the plain secret string
+//	generic:   the plain secret string, or {"signing_secret": "..."}, or
+//	           during a rotation {"signing_secret": "...", "secondary_signing_secret": "..."}
 //	jira:      {"email": "...", "api_token": "..."}
 //	pagerduty: {"routing_key": "..."}
 //
@@ -171,10 +175,11 @@ type Credentials struct {
 func ParseCredentials(format Format, raw Secret) (Credentials, error) {
 	v := strings.TrimSpace(raw.Reveal())
 	var doc struct {
-		SigningSecret string `json:"signing_secret"`
-		Email         string `json:"email"`
-		APIToken      string `json:"api_token"`
-		RoutingKey    string `json:"routing_key"`
+		SigningSecret          string `json:"signing_secret"`
+		SecondarySigningSecret string `json:"secondary_signing_secret"`
+		Email                  string `json:"email"`
+		APIToken               string `json:"api_token"`
+		RoutingKey             string `json:"routing_key"`
 	}
 	isJSON := strings.HasPrefix(v, "{")
 	if isJSON {
@@ -191,7 +196,7 @@ func ParseCredentials(format Format, raw Secret) (Credentials, error) {
 		if doc.SigningSecret == "" {
 			return Credentials{}, errors.New(`generic secret: missing "signing_secret"`)
 		}
-		return Credentials{SigningSecret: NewSecret(doc.SigningSecret)}, nil
+		return Credentials{SigningSecret: NewSecret(doc.SigningSecret), SecondarySigningSecret: NewSecret(doc.SecondarySigningSecret)}, nil
 	case FormatJira:
 		if doc.Email == "" || doc.APIToken == "" {
 			return Credentials{}, errors.New(`jira secret: want JSON {"email": ..., "api_token": ...}`)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -35,6 +36,10 @@ const (
 	AttrDetector  = "detector"
 	AttrAccountID = "account_id"
 	AttrMode      = "mode"
+	// AttrTicket is "true" when the finding meets the live config's ticket
+	// minimum (detectors.Routing.Ticket); the notify subscription's filter
+	// policy delivers only those to the ticketing webhook.
+	AttrTicket = "ticket"
 )
 
 // SNSPublishAPI is the one SNS method SNSPublisher calls.
@@ -48,11 +53,13 @@ type SNSPublisher struct {
 	TopicARN string
 }
 
-// Publish sends the finding as its JSON (trimmed to fit SNS, see
-// EncodeFinding), with a readable Subject and the String message
-// attributes severity, detector, account_id and mode.
-func (p *SNSPublisher) Publish(ctx context.Context, f detectors.Finding) error {
-	in, err := PublishInput(p.TopicARN, f)
+// Publish sends a delivered update's finding as its JSON (trimmed to fit
+// SNS, see EncodeFinding), with a readable Subject and the String message
+// attributes severity, detector, account_id, mode and ticket. It implements
+// detectors.Publisher.
+func (p *SNSPublisher) Publish(ctx context.Context, u detectors.Update) error {
+	f := u.Finding
+	in, err := PublishInput(p.TopicARN, f, u.Ticket)
 	if err != nil {
 		return err
 	}
@@ -62,8 +69,9 @@ func (p *SNSPublisher) Publish(ctx context.Context, f detectors.Finding) error {
 	return nil
 }
 
-// PublishInput builds the SNS Publish request for a finding.
-func PublishInput(topicARN string, f detectors.Finding) (*sns.PublishInput, error) {
+// PublishInput builds the SNS Publish request for a finding; ticket sets
+// the ticket attribute.
+func PublishInput(topicARN string, f detectors.Finding, ticket bool) (*sns.PublishInput, error) {
 	if topicARN == "" {
 		return nil, errors.New("publish: no topic ARN")
 	}
@@ -76,14 +84,14 @@ func PublishInput(topicARN string, f detectors.Finding) (*sns.PublishInput, erro
 		TopicArn:          &topicARN,
 		Message:           &msg,
 		Subject:           &subject,
-		MessageAttributes: MessageAttributes(f),
+		MessageAttributes: MessageAttributes(f, ticket),
 	}, nil
 }
 
 // MessageAttributes returns the String attributes subscriptions filter
 // on. SNS rejects empty values, so empty fields are left out.
-func MessageAttributes(f detectors.Finding) map[string]snstypes.MessageAttributeValue {
-	attrs := make(map[string]snstypes.MessageAttributeValue, 4)
+func MessageAttributes(f detectors.Finding, ticket bool) map[string]snstypes.MessageAttributeValue {
+	attrs := make(map[string]snstypes.MessageAttributeValue, 5)
 	put := func(name, v string) {
 		if v = truncateRunes(strings.TrimSpace(v), maxAttributeValue); v == "" {
 			return
@@ -94,6 +102,7 @@ func MessageAttributes(f detectors.Finding) map[string]snstypes.MessageAttribute
 	put(AttrDetector, f.Detector)
 	put(AttrAccountID, f.AccountID)
 	put(AttrMode, string(f.Mode))
+	put(AttrTicket, strconv.FormatBool(ticket))
 	return attrs
 }
 

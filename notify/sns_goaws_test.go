@@ -83,7 +83,8 @@ func TestSNSPublishGoaws(t *testing.T) {
 	low := testFinding()
 	low.ID, low.Severity, low.Detector, low.Title = "tw-low", detectors.SeverityLow, "unusual-hour", "bob called s3:ListBuckets at 03:12"
 	for _, f := range []detectors.Finding{high, low} {
-		if err := pub.Publish(ctx, f); err != nil {
+		u := detectors.Update{Finding: f, Kind: detectors.UpdateNew, Routed: true, Ticket: f.Severity >= detectors.SeverityHigh}
+		if err := pub.Publish(ctx, u); err != nil {
 			t.Fatalf("Publish %s: %v", f.Severity, err)
 		}
 	}
@@ -143,7 +144,7 @@ func checkNotification(t *testing.T, via string, env SNSEnvelope, want detectors
 		}
 		attrs[k] = v.Value
 	}
-	wantAttrs := map[string]string{AttrSeverity: "HIGH", AttrDetector: "first-seen", AttrAccountID: "123456789012", AttrMode: "alert"}
+	wantAttrs := map[string]string{AttrSeverity: "HIGH", AttrDetector: "first-seen", AttrAccountID: "123456789012", AttrMode: "alert", AttrTicket: "true"}
 	if fmt.Sprint(attrs) != fmt.Sprint(wantAttrs) {
 		t.Errorf("%s: attributes %v, want %v", via, attrs, wantAttrs)
 	}

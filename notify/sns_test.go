@@ -144,7 +144,7 @@ func TestEncodeFindingTrims(t *testing.T) {
 func TestPublishInput(t *testing.T) {
 	f := testFinding()
 	f.AccountID = ""
-	in, err := PublishInput("arn:aws:sns:us-east-1:123456789012:trailwatch-findings", f)
+	in, err := PublishInput("arn:aws:sns:us-east-1:123456789012:trailwatch-findings", f, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPublishInput(t *testing.T) {
 		}
 		got[k] = *v.StringValue
 	}
-	if fmt.Sprint(got) != "map[detector:first-seen mode:alert severity:HIGH]" {
+	if fmt.Sprint(got) != "map[detector:first-seen mode:alert severity:HIGH ticket:true]" {
 		t.Errorf("attributes = %v (empty account_id must be left out)", got)
 	}
 	if !json.Valid([]byte(*in.Message)) {

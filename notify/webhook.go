@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,8 @@ type Webhook struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 	jit   func(n int64) int64
+	// jiraIssues remembers the issue of each finding this process saw.
+	jiraIssues *issueCache
 }
 
 // NewWebhook validates cfg and returns a ready Webhook. The URL must be
@@ -113,6 +116,7 @@ func NewWebhook(cfg Webhook) (*Webhook, error) {
 	if w.jit == nil {
 		w.jit = rand.Int64N
 	}
+	w.jiraIssues = &issueCache{}
 	return &w, nil
 }
 
@@ -125,7 +129,8 @@ func (w *Webhook) validate() error {
 	}
 	u, err := url.Parse(w.URL)
 	if err != nil {
-		return fmt.Errorf("webhook: bad URL: %w", err)
+		// Not wrapped: url.Parse quotes the whole URL, token included.
+		return errors.New("webhook: the URL cannot be parsed")
 	}
 	switch {
 	case u.Scheme == "https":
@@ -151,7 +156,8 @@ func (w *Webhook) validate() error {
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets,
-// and the URL without its query string (which may carry tokens).
+// and of the URL only its scheme and host (chat webhooks carry a token in
+// the path or the query).
 func (w Webhook) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("format", string(w.Format)),
@@ -160,9 +166,7 @@ func (w Webhook) LogValue() slog.Value {
 		slog.Duration("base_delay", w.BaseDelay),
 		slog.Duration("max_delay", w.MaxDelay),
 	}
-	if u, err := url.Parse(w.URL); err == nil {
-		attrs = append(attrs, slog.String("url", redactURL(u)))
-	}
+	attrs = append(attrs, slog.String("url", redactRawURL(w.URL)))
 	if w.Format == FormatJira {
 		attrs = append(attrs, slog.String("jira_project", w.JiraProjectKey), slog.String("jira_issue_type", w.JiraIssueType))
 	}
@@ -176,22 +180,25 @@ func (w Webhook) LogValue() slog.Value {
 
 // String describes the configuration without secrets.
 func (w Webhook) String() string {
-	u := "(invalid URL)"
-	if p, err := url.Parse(w.URL); err == nil {
-		u = redactURL(p)
-	}
-	return fmt.Sprintf("webhook{format=%s url=%s allow_http=%t max_attempts=%d secret=%s}", w.Format, u, w.AllowHTTP, w.MaxAttempts, redacted)
+	return fmt.Sprintf("webhook{format=%s url=%s allow_http=%t max_attempts=%d secret=%s}", w.Format, redactRawURL(w.URL), w.AllowHTTP, w.MaxAttempts, redacted)
 }
 
 // GoString is String, so that %#v does not print the fields.
 func (w Webhook) GoString() string { return w.String() }
 
+// redactURL is the only form in which a URL is logged or put in an error:
+// its scheme and host.
 func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.RawQuery = ""
-	c.Fragment = ""
-	return c.String()
+	return u.Scheme + "://" + u.Host
+}
+
+// redactRawURL is redactURL for a string; an unparseable URL is not shown.
+func redactRawURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return redactURL(u)
 }
 
 // Result describes one delivery, for metrics and logs.
@@ -201,17 +208,41 @@ type Result struct {
 	Latency time.Duration
 	// Status is the last HTTP status seen (0 if none).
 	Status int
+	// Action says what the delivery did: "sent" (generic, pagerduty), or
+	// for jira "created", "commented" (an escalation) or "unchanged" (the
+	// issue already shows this severity or a higher one).
+	Action string
+	// Ticket is the Jira issue key, when known.
+	Ticket string
 }
 
-// PermanentError is a delivery the receiver refused with a 4xx status other
-// than 429: retrying the same request cannot succeed.
+// Delivery actions reported in Result.Action.
+const (
+	ActionSent      = "sent"
+	ActionCreated   = "created"
+	ActionCommented = "commented"
+	ActionUnchanged = "unchanged"
+)
+
+// PermanentError is a delivery that retrying the same request cannot
+// make succeed: the receiver refused it with a 4xx status other than 429,
+// or answered with a redirect, which is never followed.
 type PermanentError struct {
 	Status   int
 	Body     string // bounded snippet of the response body
 	Attempts int
+	// Redirect is the scheme and host of a 3xx answer's Location.
+	Redirect string
 }
 
 func (e *PermanentError) Error() string {
+	if e.Status >= 300 && e.Status < 400 {
+		to := e.Redirect
+		if to == "" {
+			to = "(no Location)"
+		}
+		return fmt.Sprintf("webhook answered HTTP %d, a redirect to %s: redirects are never followed (they could downgrade to http or send the signature or token elsewhere); set the webhook URL to the final https address", e.Status, to)
+	}
 	return fmt.Sprintf("webhook rejected the request: HTTP %d after %d attempt(s): %q", e.Status, e.Attempts, e.Body)
 }
 
@@ -249,6 +280,8 @@ func (w *Webhook) Deliver(ctx context.Context, f detectors.Finding) error {
 // DeliverResult sends the finding in the configured format and reports the
 // attempts and latency. It returns nil, a *PermanentError or a
 // *RetryableError (or a configuration error, e.g. an unusable secret).
+// Retries stop when the context's deadline leaves no room for another
+// attempt, and every request ends at that deadline.
 func (w *Webhook) DeliverResult(ctx context.Context, f detectors.Finding) (Result, error) {
 	start := w.now()
 	var res Result
@@ -267,15 +300,25 @@ func (w *Webhook) DeliverResult(ctx context.Context, f detectors.Finding) (Resul
 	if err != nil {
 		return res, err
 	}
+	red := w.redactor(creds)
 
 	var last RetryableError
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
-		status, snippet, retryAfter, err := w.attempt(ctx, f, creds, body)
-		res.Status = status
+		var rep reply
+		var err error
+		if w.Format == FormatJira {
+			rep, err = w.jiraAttempt(ctx, f, creds, body)
+		} else {
+			rep, err = w.send(ctx, http.MethodPost, w.URL, body, w.headers(f, creds, body))
+			rep.action = ActionSent
+		}
+		res.Status = rep.status
 		res.Latency = w.now().Sub(start)
-		switch {
+		snippet := snip([]byte(red.Replace(string(rep.body))))
+		switch status := rep.status; {
 		case err == nil && status >= 200 && status < 300:
+			res.Action, res.Ticket = rep.action, rep.ticket
 			return res, nil
 		case err != nil:
 			last = RetryableError{Attempts: attempt, Err: err}
@@ -283,6 +326,8 @@ func (w *Webhook) DeliverResult(ctx context.Context, f detectors.Finding) (Resul
 				last.Reason = "canceled"
 				return res, &last
 			}
+		case status >= 300 && status < 400:
+			return res, &PermanentError{Status: status, Body: snippet, Attempts: attempt, Redirect: rep.location}
 		case status == http.StatusTooManyRequests || status >= 500:
 			last = RetryableError{Attempts: attempt, Status: status, Body: snippet}
 		default:
@@ -297,7 +342,7 @@ func (w *Webhook) DeliverResult(ctx context.Context, f detectors.Finding) (Resul
 			last.Reason = "attempts exhausted"
 			return res, &last
 		}
-		delay := w.backoff(attempt, retryAfter)
+		delay := w.backoff(attempt, rep.retryAfter)
 		if dl, ok := ctx.Deadline(); ok && w.now().Add(delay+minAttemptBudget).After(dl) {
 			last.Reason = "deadline"
 			return res, &last
@@ -327,39 +372,122 @@ func (w *Webhook) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return time.Duration(w.jit(int64(ceil)))
 }
 
-// attempt sends one request. err is a transport error; otherwise status,
-// a body snippet and any Retry-After are returned.
-func (w *Webhook) attempt(ctx context.Context, f detectors.Finding, creds Credentials, body []byte) (status int, snippet string, retryAfter time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", 0, fmt.Errorf("build request: %w", err)
+// headers returns the format's request headers: the generic format's
+// signature, timestamp, delivery key and finding ID.
+func (w *Webhook) headers(f detectors.Finding, creds Credentials, body []byte) http.Header {
+	h := http.Header{}
+	if w.Format == FormatGeneric {
+		now := w.now()
+		var others [][]byte
+		if !creds.SecondarySigningSecret.IsZero() {
+			others = append(others, []byte(creds.SecondarySigningSecret.Reveal()))
+		}
+		h.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+		h.Set(HeaderSignature, Sign([]byte(creds.SigningSecret.Reveal()), now, body, others...))
+		h.Set(HeaderIdempotencyKey, DeliveryKey(f))
+		h.Set(HeaderFindingID, f.ID)
+		h.Set(HeaderSeverity, f.Severity.String())
 	}
-	req.Header.Set("Content-Type", "application/json")
+	return h
+}
+
+// reply is what one request got back.
+type reply struct {
+	status     int
+	body       []byte // the first bytes of the response body
+	retryAfter time.Duration
+	location   string // scheme and host of a redirect's Location
+	action     string // for Result.Action
+	ticket     string // for Result.Ticket
+}
+
+// maxReplyBody bounds the response body read (search results included).
+const maxReplyBody = 1 << 20
+
+// noRedirects makes a client return a 3xx answer instead of following it.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// send makes one request. err is a transport error, with the URL reduced
+// to scheme and host; otherwise the reply holds the status, the start of
+// the body and any Retry-After. Redirects are never followed, whatever
+// the configured Client says: a 3xx comes back as the reply.
+func (w *Webhook) send(ctx context.Context, method, target string, body []byte, h http.Header) (reply, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		// Not wrapped: the error quotes the URL.
+		return reply{}, fmt.Errorf("build %s request to %s: invalid request", method, redactRawURL(target))
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "trailwatch-notify/1")
-	switch w.Format {
-	case FormatGeneric:
-		now := w.now()
-		req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-		req.Header.Set(HeaderSignature, Sign([]byte(creds.SigningSecret.Reveal()), now, body))
-		req.Header.Set(HeaderIdempotencyKey, f.ID)
-	case FormatJira:
-		req.SetBasicAuth(creds.Email, creds.APIToken.Reveal())
-	}
-	resp, err := w.Client.Do(req)
+	client := *w.Client
+	client.CheckRedirect = noRedirects
+	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			if u, perr := url.Parse(ue.URL); perr == nil {
-				ue.URL = redactURL(u) // the query string may carry a token
-			}
+			ue.URL = redactRawURL(ue.URL) // the path or query may carry a token
 		}
-		return 0, "", 0, err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4*maxSnippet))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-	return resp.StatusCode, snip(b), parseRetryAfter(resp.Header.Get("Retry-After"), w.now()), nil
+	rep := reply{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), w.now())}
+	if rep.status >= 300 && rep.status < 400 {
+		if loc, err := resp.Location(); err == nil {
+			rep.location = redactURL(loc)
+		}
+	}
+	return rep, nil
+}
+
+// redactor removes from response snippets what must never be logged: the
+// credentials, and the parts of the URL after the host (a receiver may
+// echo its request line).
+func (w *Webhook) redactor(creds Credentials) *strings.Replacer {
+	var secrets []string
+	for _, s := range []Secret{creds.SigningSecret, creds.SecondarySigningSecret, creds.APIToken, creds.RoutingKey} {
+		if v := s.Reveal(); len(v) >= 4 {
+			secrets = append(secrets, v)
+		}
+	}
+	if u, err := url.Parse(w.URL); err == nil {
+		if u.RawQuery != "" {
+			secrets = append(secrets, u.RawQuery)
+			for _, vs := range u.Query() {
+				for _, v := range vs {
+					if len(v) >= 6 {
+						secrets = append(secrets, v, url.QueryEscape(v))
+					}
+				}
+			}
+		}
+		for _, seg := range strings.Split(u.EscapedPath(), "/") {
+			if len(seg) >= 8 {
+				secrets = append(secrets, seg)
+				if p, err := url.PathUnescape(seg); err == nil && p != seg {
+					secrets = append(secrets, p)
+				}
+			}
+		}
+	}
+	// Longest first, so a token is not half-replaced through a shorter part.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, s := range secrets {
+		pairs = append(pairs, s, redacted)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP-date.

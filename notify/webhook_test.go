@@ -89,8 +89,14 @@ func TestDeliverGenericSigned(t *testing.T) {
 	if got := h.Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type = %q", got)
 	}
-	if got := h.Get(HeaderIdempotencyKey); got != f.ID {
-		t.Errorf("Idempotency-Key = %q, want %q", got, f.ID)
+	if got, want := h.Get(HeaderIdempotencyKey), f.ID+":HIGH"; got != want {
+		t.Errorf("Idempotency-Key = %q, want %q", got, want)
+	}
+	if got := h.Get(HeaderFindingID); got != f.ID {
+		t.Errorf("%s = %q, want %q", HeaderFindingID, got, f.ID)
+	}
+	if got := h.Get(HeaderSeverity); got != "HIGH" {
+		t.Errorf("%s = %q, want HIGH", HeaderSeverity, got)
 	}
 	if !strings.HasPrefix(h.Get(HeaderSignature), "v1=") {
 		t.Errorf("signature %q lacks v1= prefix", h.Get(HeaderSignature))
@@ -138,6 +144,13 @@ func TestDeliverJira(t *testing.T) {
 	var auth string
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth = r.Header.Get("Authorization")
+		if r.URL.Path == "/rest/api/3/search/jql" { // no issue for this finding yet
+			io.WriteString(w, `{"issues":[],"isLast":true}`)
+			return
+		}
+		if r.URL.Path != "/rest/api/3/issue" {
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+		}
 		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
 			t.Errorf("decode: %v", err)
 		}
@@ -149,8 +162,12 @@ func TestDeliverJira(t *testing.T) {
 		Secret:         StaticSecret(NewSecret(`{"email":"bot@example.com","api_token":"jira-token-123"}`))}, nil)
 	f := testFinding()
 	f.Title = strings.Repeat("very long title ", 40)
-	if err := w.Deliver(context.Background(), f); err != nil {
+	res, err := w.DeliverResult(context.Background(), f)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Action != ActionCreated || res.Ticket != "SEC-1" {
+		t.Errorf("result = %+v, want created SEC-1", res)
 	}
 	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("bot@example.com:jira-token-123")); auth != want {
 		t.Errorf("Authorization = %q, want %q", auth, want)
@@ -162,7 +179,7 @@ func TestDeliverJira(t *testing.T) {
 	if n := len([]rune(fl.Summary)); n > 255 || !strings.HasPrefix(fl.Summary, "[HIGH] first-seen: very long title") || !strings.HasSuffix(fl.Summary, "...") {
 		t.Errorf("summary (%d runes) = %q", n, fl.Summary)
 	}
-	if strings.Join(fl.Labels, ",") != "trailwatch,first-seen,HIGH" {
+	if strings.Join(fl.Labels, ",") != "trailwatch,first-seen,HIGH,trailwatch-"+f.ID {
 		t.Errorf("labels = %v", fl.Labels)
 	}
 	if fl.Desc.Type != "doc" || fl.Desc.Version != 1 {
@@ -200,7 +217,7 @@ func TestDeliverPagerDuty(t *testing.T) {
 	if err := w.Deliver(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
-	if got["routing_key"] != "R0UT1NGKEY0123456789012345678901" || got["event_action"] != "trigger" || got["dedup_key"] != f.ID {
+	if got["routing_key"] != "R0UT1NGKEY0123456789012345678901" || got["event_action"] != "trigger" || got["dedup_key"] != f.ID+":HIGH" {
 		t.Errorf("envelope = %v", got)
 	}
 	p, _ := got["payload"].(map[string]any)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
@@ -63,8 +65,8 @@ func TestEndToEndRIE(t *testing.T) {
 	bootstrap := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/functions/notify")
 	sm, smCalls := secretsManagerServer(t, `{"signing_secret":"`+signingSecret+`"}`)
 
-	start := func(t *testing.T, webhookURL string) string {
-		return testenv.RIE(t, bootstrap, map[string]string{
+	start := func(t *testing.T, webhookURL string, extra ...string) string {
+		env := map[string]string{
 			"WEBHOOK_FORMAT":                   "generic",
 			"WEBHOOK_URL":                      webhookURL,
 			"WEBHOOK_SECRET_ARN":               secretARN,
@@ -73,7 +75,11 @@ func TestEndToEndRIE(t *testing.T) {
 			"WEBHOOK_BASE_DELAY":               "50ms",
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL,
 			"LOG_LEVEL":                        "DEBUG",
-		})
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			env[extra[i]] = extra[i+1]
+		}
+		return testenv.RIE(t, bootstrap, env)
 	}
 	event := lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{snsRecord("msg-1", finding("tw-e2e-1"))}}
 	invokeRIE := func(t *testing.T, url string) lambdaevents.SQSEventResponse {
@@ -144,6 +150,53 @@ func TestEndToEndRIE(t *testing.T) {
 		resp := invokeRIE(t, start(t, down))
 		if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "msg-1" {
 			t.Errorf("batchItemFailures = %v, want [msg-1] (returned to the queue)", resp.BatchItemFailures)
+		}
+	})
+
+	// The function's time budget, with the emulator's deadline: a batch
+	// that cannot be delivered in time comes back partly as batch item
+	// failures, before the function times out; the retried remainder is
+	// delivered once.
+	t.Run("deadline budget", func(t *testing.T) {
+		rv := &lambdatest.TicketReceiver{T: t, Secret: []byte(signingSecret)}
+		srv := httptest.NewServer(slowReceiver(rv, 400*time.Millisecond, ""))
+		defer srv.Close()
+		// 4 s: deliveries end 1 s before the deadline and start only while
+		// 2 s of that remain, so about three of the six fit.
+		url := start(t, srv.URL, "AWS_LAMBDA_FUNCTION_TIMEOUT", "4")
+		pending := records("tw-e2e-budget", 6)
+		for round := 1; len(pending) > 0; round++ {
+			if round > 4 {
+				t.Fatalf("%d records still pending after 3 invocations", len(pending))
+			}
+			begin := time.Now()
+			out, err := testenv.Invoke(t, url, lambdaevents.SQSEvent{Records: pending})
+			elapsed := time.Since(begin)
+			var resp lambdaevents.SQSEventResponse
+			if err != nil || json.Unmarshal(out, &resp) != nil || strings.Contains(string(out), "errorType") {
+				t.Fatalf("round %d: response %s (%v) after %v", round, out, err, elapsed)
+			}
+			failed, ok := splitResponse(pending, resp)
+			t.Logf("round %d: %d records, %d delivered, %d returned, in %v", round, len(pending), len(ok), len(failed), elapsed.Round(time.Millisecond))
+			if elapsed >= 4*time.Second {
+				t.Errorf("round %d took %v: the function ran into its 4 s timeout", round, elapsed)
+			}
+			if round == 1 && (len(ok) == 0 || len(failed) == 0) {
+				t.Errorf("round 1: %d delivered, %d returned; want a partial batch (6 x 400 ms do not fit)", len(ok), len(failed))
+			}
+			pending = failed
+		}
+		got := map[string]int{}
+		for _, id := range rv.Tickets() {
+			got[id]++
+		}
+		for i := range 6 {
+			if id := fmt.Sprintf("tw-e2e-budget-%d", i); got[id] != 1 {
+				t.Errorf("%s delivered %d times, want once", id, got[id])
+			}
+		}
+		if c := rv.Calls.Load(); c != 6 {
+			t.Errorf("receiver saw %d requests for 6 findings, want 6", c)
 		}
 	})
 

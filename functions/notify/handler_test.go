@@ -93,7 +93,7 @@ func newEnv(t *testing.T, url string) testEnv {
 	return testEnv{
 		h: &handler{webhook: wh, format: notify.FormatGeneric,
 			log:     slog.New(slog.NewJSONHandler(&logs, nil)),
-			metrics: &notify.Metrics{W: &metrics}, reserve: time.Second},
+			metrics: &notify.Metrics{W: &metrics}, reserve: time.Second, minStart: defaultMinStart},
 		logs: &logs, metrics: &metrics, secrets: secrets,
 	}
 }

@@ -5,7 +5,9 @@
 // Environment:
 //
 //	WEBHOOK_FORMAT       generic | jira | pagerduty (default generic)
-//	WEBHOOK_URL          https URL of the receiver
+//	WEBHOOK_URL          https URL of the receiver (for jira the site, e.g.
+//	                     https://example.atlassian.net, or its /rest/api/3/issue URL);
+//	                     only its scheme and host are ever logged
 //	WEBHOOK_SECRET_ARN   Secrets Manager secret with the format's credentials
 //	WEBHOOK_ALLOW_HTTP   "true" allows an http URL (local tests only)
 //	WEBHOOK_MAX_ATTEMPTS attempts per finding and invocation (default 5)
@@ -22,6 +24,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -130,13 +133,23 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	secrets := notify.NewSecretSource(secretsmanager.NewFromConfig(awsCfg), s.secretARN)
+	h, err := newHandler(s, secretsmanager.NewFromConfig(awsCfg), log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	lambda.Start(h.Handle)
+	return nil
+}
+
+// newHandler builds the webhook and the handler from the validated
+// settings and logs the configuration (of the URL only scheme and host).
+func newHandler(s settings, sm notify.SecretsManagerAPI, log *slog.Logger, metrics io.Writer) (*handler, error) {
 	wh, err := notify.NewWebhook(notify.Webhook{
 		Format:         s.format,
 		URL:            s.url,
 		AllowHTTP:      s.allowHTTP,
 		Client:         &http.Client{Timeout: notify.DefaultHTTPTimeout},
-		Secret:         secrets,
+		Secret:         notify.NewSecretSource(sm, s.secretARN),
 		JiraProjectKey: s.jiraProject,
 		JiraIssueType:  s.jiraType,
 		MaxAttempts:    s.maxAttempts,
@@ -144,16 +157,16 @@ func run() error {
 		MaxDelay:       s.maxDelay,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log.Info("notify starting", "webhook", wh)
 	h := &handler{
-		webhook: wh,
-		format:  s.format,
-		log:     log,
-		metrics: &notify.Metrics{W: os.Stdout},
-		reserve: time.Second,
+		webhook:  wh,
+		format:   s.format,
+		log:      log,
+		metrics:  &notify.Metrics{W: metrics},
+		reserve:  defaultReserve,
+		minStart: defaultMinStart,
 	}
-	lambda.Start(h.Handle)
-	return nil
+	log.Info("notify starting", "webhook", wh, "reserve", h.reserve, "min_start", h.minStart)
+	return h, nil
 }

@@ -66,8 +66,9 @@ func SQSBatches(prefix string, recs []json.RawMessage, size int, queue string) [
 }
 
 // TicketReceiver is a ticketing system for the generic webhook format: it
-// verifies the HMAC signature (with replay protection) and that the
-// Idempotency-Key is the finding's ID, and records the ticket IDs.
+// verifies the HMAC signature (with replay protection), that the
+// Idempotency-Key is notify.DeliveryKey of the finding and that
+// X-Trailwatch-Finding-Id is its ID, and records the ticket IDs.
 type TicketReceiver struct {
 	T      testing.TB
 	Secret []byte
@@ -97,8 +98,10 @@ func (rv *TicketReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var f detectors.Finding
-	if err := json.Unmarshal(body, &f); err != nil || f.ID == "" || f.ID != r.Header.Get(notify.HeaderIdempotencyKey) {
-		rv.T.Errorf("receiver: body %.300s, idempotency key %q: %v", body, r.Header.Get(notify.HeaderIdempotencyKey), err)
+	if err := json.Unmarshal(body, &f); err != nil || f.ID == "" ||
+		r.Header.Get(notify.HeaderIdempotencyKey) != notify.DeliveryKey(f) || r.Header.Get(notify.HeaderFindingID) != f.ID {
+		rv.T.Errorf("receiver: body %.300s, idempotency key %q, finding ID %q: %v", body,
+			r.Header.Get(notify.HeaderIdempotencyKey), r.Header.Get(notify.HeaderFindingID), err)
 	}
 	rv.mu.Lock()
 	rv.ids = append(rv.ids, f.ID)
