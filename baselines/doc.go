@@ -43,11 +43,14 @@
 // and the SDK's retry then fails its condition, the store recognises its
 // own write instead of letting the engine apply the events twice.
 //
-// A HOT item that cannot be decoded (corrupt, of another model version, or
+// A HOT item that cannot be decoded (corrupt, of an older model version, or
 // missing a spilled part) is logged as a warning and its principal reset to
 // an empty baseline that keeps the stored version, so the batch goes on,
 // other principals are unaffected, and the next write still conditions
-// correctly. A part approaching the 400 KB item limit (350 KB) is compacted:
+// correctly. An item of a newer model version is never reset: Load logs an
+// error, leaves it out and names it in a detectors.UnusableStates error, so
+// the engine fails only that principal's events and the item stays as the
+// newer binary wrote it. A part approaching the 400 KB item limit (350 KB) is compacted:
 // the values unseen the longest, or the oldest cases, are dropped and the
 // compaction logged.
 package baselines

@@ -82,8 +82,10 @@ type DynamoDB struct {
 	client DynamoDBAPI
 	table  string
 	log    *slog.Logger
-	// Forget is the forgetting period; an item expires (TTL attribute
-	// expires_at) this long after the principal's last event.
+	// Forget is the forgetting period used for a state that does not
+	// carry one (detectors.State.Forget, which the engine sets from the
+	// config in force); an item expires (TTL attribute expires_at) this
+	// long after the principal's last event.
 	Forget time.Duration
 
 	readMicro, writeMicro atomic.Int64
@@ -200,7 +202,10 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 // items (in chunks of 100 keys), then one of the spilled parts they refer
 // to, if any. An item that cannot be decoded is logged and its principal
 // reset to an empty baseline that keeps the stored version, so the next
-// write still conditions on it.
+// write still conditions on it. An item written by a newer model version is
+// neither used nor reset: it is logged as an error, left out of the map and
+// named in the detectors.UnusableStates error returned with the other
+// states, so only that principal's events fail.
 func (s *DynamoDB) Load(ctx context.Context, keys []string) (map[string]*detectors.State, error) {
 	seen := map[string]bool{}
 	var hotKeys []map[string]types.AttributeValue
@@ -229,12 +234,24 @@ func (s *DynamoDB) Load(ctx context.Context, keys []string) (map[string]*detecto
 		}
 	}
 	out := make(map[string]*detectors.State, len(hots))
+	var unusable detectors.UnusableStates
 	for _, k := range keys {
 		it, ok := hots[pkOf(k)+"\x00"+skHot]
-		if !ok || out[k] != nil {
+		if !ok || out[k] != nil || unusable[k] != nil {
 			continue
 		}
 		st, m, err := decodeItem(k, it, parts)
+		if mv := (*detectors.ModelVersionError)(nil); errors.As(err, &mv) && errors.Is(err, detectors.ErrNewerModel) {
+			// A newer binary owns this item: resetting it would wipe
+			// what that binary learned.
+			s.log.Error("stored baseline written by a newer model version: principal not processed, item left as it is",
+				"principal", k, "stored_model", mv.Stored, "binary_model", mv.Current)
+			if unusable == nil {
+				unusable = detectors.UnusableStates{}
+			}
+			unusable[k] = err
+			continue
+		}
 		if err != nil {
 			s.resets.Add(1)
 			s.log.Warn("stored baseline unusable, principal reset", "principal", k, "reason", err.Error())
@@ -244,6 +261,9 @@ func (s *DynamoDB) Load(ctx context.Context, keys []string) (map[string]*detecto
 		}
 		s.setMeta(st, m)
 		out[k] = st
+	}
+	if len(unusable) > 0 {
+		return out, unusable
 	}
 	return out, nil
 }
@@ -375,6 +395,11 @@ func decodeItem(key string, it map[string]types.AttributeValue, parts map[string
 	if err != nil {
 		return st, m, fmt.Errorf("hot part: %w", err)
 	}
+	// A newer writer is recognised before any other part is read: its
+	// parts may be laid out in ways this binary cannot read.
+	if v, ok := detectors.StoredModel(hot); ok && v > detectors.ModelVersion {
+		return st, m, &detectors.ModelVersionError{Stored: v, Current: detectors.ModelVersion}
+	}
 	cold, coldRef, coldExp, err := part(attrCold, attrColdRef)
 	if err != nil {
 		return st, m, fmt.Errorf("cold part: %w", err)
@@ -437,8 +462,12 @@ func (s *DynamoDB) Save(ctx context.Context, st *detectors.State) error {
 	}
 	nv := st.Version + 1
 	var hotExp int64
-	if b.LastSeen > 0 && s.Forget > 0 {
-		hotExp = b.LastSeen + int64(s.Forget/time.Second)
+	forget := st.Forget // the loaded config's forgetting period
+	if forget <= 0 {
+		forget = s.Forget
+	}
+	if b.LastSeen > 0 && forget > 0 {
+		hotExp = b.LastSeen + int64(forget/time.Second)
 	}
 	spillExp := int64(0)
 	if hotExp > 0 {

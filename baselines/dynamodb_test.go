@@ -174,3 +174,34 @@ func TestDynamoDBRoundTrip(t *testing.T) {
 		t.Fatalf("second create: %v, want ErrConflict", err)
 	}
 }
+
+// TestExpiryFollowsTheConfig: expires_at is the principal's last event plus
+// the forgetting period of the config the engine ran with, not a fixed 90
+// days: with forgetting.unseen_days 180 a quarterly principal survives.
+func TestExpiryFollowsTheConfig(t *testing.T) {
+	c, _ := newTable(t)
+	ctx := context.Background()
+	for _, days := range []int{30, 180} {
+		store := NewDynamoDB(c, testTable, nil)
+		cfg := detectors.DefaultConfig()
+		cfg.Forget = time.Duration(days) * 24 * time.Hour
+		if errs := cfg.Prepare(); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		p := fmt.Sprintf("expiry-%d", days)
+		last := t0.Add(time.Hour)
+		if _, err := detectors.NewEngine(cfg, store, nil).Process(ctx, []events.Event{ev(p, "s3:PutObject", last, p)}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(testTable), Key: map[string]types.AttributeValue{
+			attrPK: &types.AttributeValueMemberS{Value: pkOf(p)}, attrSK: &types.AttributeValueMemberS{Value: skHot},
+		}})
+		if err != nil || out.Item == nil {
+			t.Fatalf("GetItem %s: %v", p, err)
+		}
+		got := out.Item[attrExpires].(*types.AttributeValueMemberN).Value
+		if want := fmt.Sprint(last.Unix() + int64(days)*86400); got != want {
+			t.Errorf("forgetting %d days: expires_at %s, want %s", days, got, want)
+		}
+	}
+}

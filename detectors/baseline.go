@@ -9,8 +9,10 @@ import (
 )
 
 // ModelVersion is the version of the baseline model and its scoring. A
-// stored baseline with another version is reset (or migrated) on load.
-const ModelVersion = 1
+// stored baseline of an older version is migrated (version 1: see
+// decodeV1RecentIDs) or reset on load; one of a newer version is refused
+// (ErrNewerModel).
+const ModelVersion = 2
 
 // Dim is one remembered dimension of a principal's behaviour.
 type Dim int
@@ -101,10 +103,10 @@ type Baseline struct {
 	MutRate     WindowRate
 	DenyRate    WindowRate
 	Sessions    []Session
-	// RecentIDs holds hashes of the latest event IDs, so a redelivered
-	// event is recognised and not counted twice.
-	RecentIDs [recentIDs]uint32
-	RecentPos uint8
+	// RecentIDs holds hashes of the latest event IDs applied, oldest
+	// first, at most RecentEventIDs, so a redelivered event is recognised
+	// and not counted twice.
+	RecentIDs []uint32
 
 	// Cold part.
 	Dims [NumDims]ValueSet
@@ -122,9 +124,16 @@ func NewBaseline(key string) *Baseline {
 	return b
 }
 
-// recentIDs is how many event IDs a baseline remembers for redelivery:
-// more than one SQS batch of a principal's events.
-const recentIDs = 32
+// RecentEventIDs is how many event IDs a baseline remembers for
+// redelivery. It exceeds the largest SQS batch the detect function is
+// configured to receive (100, asserted against the deployed settings), so a
+// whole batch redelivered any number of times, even one made of a single
+// principal's events, changes nothing. A redelivery is recognised as long
+// as fewer than RecentEventIDs newer events of the principal were applied
+// since: SQS redelivers within the visibility timeout times the receive
+// count (30 minutes as deployed). A quiet principal stores only the IDs it
+// has.
+const RecentEventIDs = 128
 
 func idHash(id string) uint32 {
 	h := uint32(2166136261)
@@ -153,8 +162,11 @@ func (b *Baseline) rememberEvent(id string) {
 	if id == "" {
 		return
 	}
-	b.RecentIDs[int(b.RecentPos)%recentIDs] = idHash(id)
-	b.RecentPos = uint8((int(b.RecentPos) + 1) % recentIDs)
+	if len(b.RecentIDs) >= RecentEventIDs {
+		n := copy(b.RecentIDs, b.RecentIDs[len(b.RecentIDs)-RecentEventIDs+1:])
+		b.RecentIDs = b.RecentIDs[:n]
+	}
+	b.RecentIDs = append(b.RecentIDs, idHash(id))
 }
 
 // RateWindow is the length of a rate window.

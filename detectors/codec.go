@@ -10,9 +10,94 @@ import (
 	"github.com/trailwatch/trailwatch/events"
 )
 
-// ErrModelVersion is returned when decoding a baseline of another model
+// ErrModelVersion is returned when decoding a baseline of an older model
 // version; the caller resets (or migrates) it.
-var ErrModelVersion = errors.New("baseline model version mismatch")
+var ErrModelVersion = errors.New("baseline of an older model version")
+
+// ErrNewerModel is returned when decoding a baseline written by a newer
+// model version than this binary's (an old replay pointed at the production
+// table, a rollback). The caller must neither use nor overwrite it: the
+// newer code that wrote it still owns it.
+var ErrNewerModel = errors.New("baseline of a newer model version")
+
+// ModelVersionError reports a stored baseline of another model version. It
+// matches ErrModelVersion when the stored version is older than
+// ModelVersion and ErrNewerModel when it is newer, never both.
+type ModelVersionError struct {
+	Stored, Current int
+}
+
+func (e *ModelVersionError) Error() string {
+	if e.Stored > e.Current {
+		return fmt.Sprintf("baseline of model version %d, newer than this binary's %d", e.Stored, e.Current)
+	}
+	return fmt.Sprintf("baseline of model version %d, older than this binary's %d", e.Stored, e.Current)
+}
+
+// Is matches ErrNewerModel or ErrModelVersion by the direction of the
+// mismatch.
+func (e *ModelVersionError) Is(target error) bool {
+	if e.Stored > e.Current {
+		return target == ErrNewerModel
+	}
+	return target == ErrModelVersion
+}
+
+// StoredModel returns the model version a hot part (as EncodeHot wrote it)
+// was encoded with, reading nothing else, so that a store can tell a newer
+// writer's item before it looks at any other part.
+func StoredModel(hot []byte) (int, bool) {
+	r := reader{buf: hot}
+	if r.byte() != hotTag {
+		return 0, false
+	}
+	v := r.uvarint()
+	if r.err != nil {
+		return 0, false
+	}
+	return int(min(v, math.MaxInt32)), true
+}
+
+// checkModel returns a *ModelVersionError unless stored is ModelVersion.
+func checkModel(stored uint64) error {
+	if stored == ModelVersion {
+		return nil
+	}
+	s := int(min(stored, math.MaxInt32))
+	return &ModelVersionError{Stored: s, Current: ModelVersion}
+}
+
+// UnusableStates is returned by Store.Load, beside the states of the other
+// keys, when some principals' stored state must be neither used nor
+// overwritten (ErrNewerModel). It maps each such key to its reason. Their
+// events must fail (come back, or end in the dead-letter queue) while the
+// other principals' are processed.
+type UnusableStates map[string]error
+
+func (u UnusableStates) Error() string {
+	keys := make([]string, 0, len(u))
+	for k := range u {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return "no unusable principal states"
+	}
+	msg := fmt.Sprintf("stored state of %s unusable: %v", keys[0], u[keys[0]])
+	if len(keys) > 1 {
+		msg += fmt.Sprintf(" (and %d more principals)", len(keys)-1)
+	}
+	return msg
+}
+
+// Unwrap returns the reasons, so errors.Is(err, ErrNewerModel) holds.
+func (u UnusableStates) Unwrap() []error {
+	errs := make([]error, 0, len(u))
+	for _, err := range u {
+		errs = append(errs, err)
+	}
+	return errs
+}
 
 const (
 	hotTag  = 'H'
@@ -60,7 +145,7 @@ func (b *Baseline) EncodeHot() []byte {
 		w.uvarint(uint64(r.Windows))
 		w.bool(r.Flagged)
 	}
-	w.byte(b.RecentPos)
+	w.uvarint(uint64(len(b.RecentIDs)))
 	for _, h := range b.RecentIDs {
 		w.buf = binary.LittleEndian.AppendUint32(w.buf, h)
 	}
@@ -110,8 +195,9 @@ func (b *Baseline) EncodeCold() []byte {
 func (b *Baseline) EncodedSize() int { return len(b.EncodeHot()) + len(b.EncodeCold()) }
 
 // DecodeBaseline rebuilds a baseline from its two parts. A nil cold part
-// gives empty value sets. It returns ErrModelVersion for another model
-// version, and an error for corrupt input; it never panics.
+// gives empty value sets. For another model version it returns a
+// *ModelVersionError (ErrModelVersion if older, ErrNewerModel if newer), and
+// an error for corrupt input; it never panics.
 func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -123,8 +209,11 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	if r.byte() != hotTag {
 		return nil, errors.New("decode baseline: not a hot part")
 	}
-	if m := int(r.uvarint()); m != ModelVersion {
-		return nil, fmt.Errorf("%w: stored %d, want %d", ErrModelVersion, m, ModelVersion)
+	model := r.uvarint()
+	if model != modelV1 {
+		if err := checkModel(model); err != nil {
+			return nil, err
+		}
 	}
 	b.Key = r.str()
 	b.Events = r.uvarint()
@@ -159,9 +248,17 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 		rt.Windows = uint32(r.uvarint())
 		rt.Flagged = r.bool()
 	}
-	b.RecentPos = r.byte() % recentIDs
-	for i := range b.RecentIDs {
-		b.RecentIDs[i] = r.u32()
+	if model == modelV1 {
+		b.RecentIDs = decodeV1RecentIDs(&r)
+	} else {
+		n := int(r.uvarint())
+		if n > RecentEventIDs {
+			return nil, fmt.Errorf("decode baseline: %d recent event IDs", n)
+		}
+		b.RecentIDs = make([]uint32, n, min(n+8, RecentEventIDs))
+		for i := range b.RecentIDs {
+			b.RecentIDs[i] = r.u32()
+		}
 	}
 	n := int(r.uvarint())
 	if n > maxSessions {
@@ -183,8 +280,10 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	if r.byte() != coldTag {
 		return nil, errors.New("decode baseline: not a cold part")
 	}
-	if m := int(r.uvarint()); m != ModelVersion {
-		return nil, fmt.Errorf("%w: stored %d, want %d", ErrModelVersion, m, ModelVersion)
+	if m := r.uvarint(); m != modelV1 {
+		if err := checkModel(m); err != nil {
+			return nil, err
+		}
 	}
 	for d := range b.Dims {
 		s := &b.Dims[d]
@@ -315,4 +414,26 @@ func (r *reader) u32() uint32 {
 	v := binary.LittleEndian.Uint32(r.buf)
 	r.buf = r.buf[4:]
 	return v
+}
+
+// modelV1 is the first model version, migrated on load: it differs from
+// version 2 only in how the hot part holds the recent event IDs (a fixed
+// ring of 32 behind its position byte).
+const modelV1 = 1
+
+// decodeV1RecentIDs reads version 1's ring, oldest first.
+func decodeV1RecentIDs(r *reader) []uint32 {
+	const v1Ring = 32
+	pos := int(r.byte()) % v1Ring
+	var ring [v1Ring]uint32
+	for i := range ring {
+		ring[i] = r.u32()
+	}
+	ids := make([]uint32, 0, v1Ring)
+	for i := range v1Ring {
+		if h := ring[(pos+i)%v1Ring]; h != 0 {
+			ids = append(ids, h)
+		}
+	}
+	return ids
 }

@@ -52,8 +52,13 @@ func All() []Detector {
 }
 
 // DisplayName is how a principal key reads in a sentence: the person for
-// per-session keys, else the user or role name.
+// per-session keys, else the user or role name. A principal of the test
+// namespace (events.TestPrincipalPrefix) reads "[test] name", so every
+// finding title and reason about a test event says it is one.
 func DisplayName(key string) string {
+	if rest, ok := strings.CutPrefix(key, events.TestPrincipalPrefix); ok {
+		return "[test] " + DisplayName(rest)
+	}
 	_, rest, ok := strings.Cut(key, ":")
 	if !ok {
 		return key

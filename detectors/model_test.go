@@ -95,15 +95,35 @@ func TestDecodeBaselineCorrupt(t *testing.T) {
 func TestDecodeBaselineModelVersion(t *testing.T) {
 	b := aliceHistory().Baseline()
 	hot, cold := b.EncodeHot(), b.EncodeCold()
-	other := func(p []byte) []byte {
-		q := append([]byte{p[0]}, byte(detectors.ModelVersion+1))
+	// The model version is the byte after the tag (one uvarint byte).
+	// Version 1 is migrated (TestDecodeModelV1Migrates); 0 is older than
+	// any migration.
+	version := func(p []byte, v int) []byte {
+		q := append([]byte{p[0]}, byte(v))
 		return append(q, p[2:]...)
 	}
-	if _, err := detectors.DecodeBaseline(other(hot), cold); !errors.Is(err, detectors.ErrModelVersion) {
-		t.Errorf("hot part of another version: %v", err)
+	tests := []struct {
+		name      string
+		hot, cold []byte
+		want      error // what errors.Is must match
+		notWant   error // what it must not match
+	}{
+		{"older hot part resets", version(hot, 0), cold, detectors.ErrModelVersion, detectors.ErrNewerModel},
+		{"older cold part resets", hot, version(cold, 0), detectors.ErrModelVersion, detectors.ErrNewerModel},
+		{"newer hot part is refused", version(hot, detectors.ModelVersion+1), cold, detectors.ErrNewerModel, detectors.ErrModelVersion},
+		{"newer cold part is refused", hot, version(cold, detectors.ModelVersion+1), detectors.ErrNewerModel, detectors.ErrModelVersion},
 	}
-	if _, err := detectors.DecodeBaseline(hot, other(cold)); !errors.Is(err, detectors.ErrModelVersion) {
-		t.Errorf("cold part of another version: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := detectors.DecodeBaseline(tt.hot, tt.cold)
+			if !errors.Is(err, tt.want) || errors.Is(err, tt.notWant) {
+				t.Errorf("DecodeBaseline: %v; want %v, not %v", err, tt.want, tt.notWant)
+			}
+			var mv *detectors.ModelVersionError
+			if !errors.As(err, &mv) || mv.Current != detectors.ModelVersion {
+				t.Errorf("DecodeBaseline: %v is not a *ModelVersionError naming the current version", err)
+			}
+		})
 	}
 }
 

@@ -306,6 +306,8 @@ func (d *Decoder) readLine(br *bufio.Reader) (line []byte, tooLarge bool, err er
 type item struct {
 	Record
 	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
 	Detail     json.RawMessage `json:"detail"`
 	Body       *string         `json:"body"`
 	BodyAPI    *string         `json:"Body"`
@@ -360,6 +362,9 @@ func (d *Decoder) decodeItem(b []byte, depth int) {
 				return
 			}
 		}
+		// The envelope's source says who put the event: CloudTrail
+		// (aws.*, which no one else may use) or a PutEvents caller.
+		rec.Envelope = Envelope{Source: it.Source, Account: it.Account}
 		d.Record(rec)
 		return
 	}

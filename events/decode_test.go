@@ -40,6 +40,19 @@ func TestDecodeFormats(t *testing.T) {
 			if len(skips) != 0 {
 				t.Errorf("skips: %v", skips)
 			}
+			// Records from envelopes keep the envelope's source and
+			// account; the record itself is the same.
+			enveloped := f == "eventbridge.jsonl" || strings.HasPrefix(f, "sqs-")
+			for i, r := range got {
+				wantEnv := Envelope{}
+				if enveloped {
+					wantEnv = Envelope{Source: []string{"aws.iam", "aws.sqs"}[min(i, 1)], Account: "111122223333"}
+				}
+				if r.Envelope != wantEnv {
+					t.Errorf("record %d envelope %+v, want %+v", i, r.Envelope, wantEnv)
+				}
+				r.Envelope = Envelope{}
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("records differ from records.jsonl:\n got %+v\nwant %+v", got, want)
 			}

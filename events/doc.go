@@ -6,7 +6,10 @@
 // and SQS-wrapped EventBridge messages (a Lambda SQS event, the output of
 // `aws sqs receive-message`, or JSON Lines of SQS messages). A record that
 // cannot be used is skipped with a counted reason; nothing in this package
-// panics on bad input.
+// panics on bad input. A record from an EventBridge envelope keeps the
+// envelope's source and account (Record.Envelope): CloudTrail's events come
+// with source aws.*, which no PutEvents caller may use; synthetic test events
+// (TestSource) are keyed in a namespace of their own (TestPrincipalPrefix).
 //
 // Normalization derives the principal key that baselines are built on, whether
 // a call mutates state, the source network at the grain detectors judge it,

@@ -14,8 +14,8 @@ type NetClass string
 // Network classes.
 const (
 	NetPublic      NetClass = "public"       // an address outside AWS's ranges
-	NetPrivate     NetClass = "private"      // RFC 1918, ULA, loopback (VPC endpoints)
-	NetAWS         NetClass = "aws"          // inside AWS's published ranges
+	NetPrivate     NetClass = "private"      // RFC 1918, ULA, loopback, link-local, not through a VPC endpoint
+	NetAWS         NetClass = "aws"          // inside AWS: its published ranges, or through a VPC endpoint
 	NetAWSInternal NetClass = "aws-internal" // "AWS Internal"
 	NetService     NetClass = "service"      // a service DNS name, e.g. lambda.amazonaws.com
 	NetUnknown     NetClass = "unknown"      // empty or unparseable
@@ -26,11 +26,15 @@ type Network struct {
 	Class NetClass
 	// Key identifies the network in a baseline: an IPv4 /24 or IPv6 /48
 	// for public and private addresses, "aws/<region>" for AWS-owned
-	// addresses, the DNS name for services.
+	// addresses and calls through a VPC endpoint, the DNS name for
+	// services.
 	Key string
-	// Service and Region are set for AWS-owned addresses.
+	// Service and Region are set for AWS-owned addresses; Region also for
+	// calls through a VPC endpoint.
 	Service string
 	Region  string
+	// VPCEndpoint is the VPC endpoint the call went through, if any.
+	VPCEndpoint string
 }
 
 // ErrorClass groups error codes.
@@ -63,7 +67,15 @@ type Event struct {
 	PrincipalARN  string
 	PrincipalType string
 	// Human is true for principals keyed per session (federated people).
-	Human       bool
+	Human bool
+	// SessionName is the name the caller gave its temporary credentials:
+	// the role session name, or the name passed to GetFederationToken. It
+	// is evidence, not identity: only roles keyed per session (Human) have
+	// it in their key, since a caller can choose any name.
+	SessionName string
+	// Test marks a synthetic test event (envelope source TestSource); its
+	// Principal is in the test namespace (TestPrincipalPrefix).
+	Test        bool
 	AccessKeyID string
 	// InvokedBy is set when an AWS service made the call on the
 	// principal's behalf; such calls say nothing about the principal's
@@ -119,6 +131,10 @@ const (
 	SkipDetailType   SkipReason = "unsupported_detail_type"
 	SkipLate         SkipReason = "late_out_of_order"
 	SkipDuplicateEvt SkipReason = "duplicate_event"
+	// SkipFuture: the event is dated further ahead of the clock than
+	// detectors.Engine.MaxSkew; the engine skips it before it touches a
+	// baseline.
+	SkipFuture SkipReason = "future_event_time"
 )
 
 // SkipError is returned by Normalize for records that cannot be used.
@@ -166,6 +182,7 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 		return Event{}, err
 	}
 	ev.Principal, ev.PrincipalARN, ev.Human = p.key, p.arn, p.human
+	ev.SessionName, ev.Test = p.session, p.test
 	ev.PrincipalType = r.UserIdentity.Type
 	ev.AccessKeyID = r.UserIdentity.AccessKeyID
 	if ev.ID == "" {
@@ -181,7 +198,7 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 		ev.ErrClass = ErrDenied
 	}
 	ev.Mutating = IsMutating(r)
-	ev.Network = n.ClassifySource(r.SourceIPAddress)
+	ev.Network = n.ClassifyNetwork(r)
 	ev.UAFamily = UserAgentFamily(r.UserAgent)
 	ev.MFA = mfaUsed(r)
 	ev.Selected = Selected(r)
@@ -324,9 +341,49 @@ func (n *Normalizer) ClassifySource(src string) Network {
 	return Network{Class: class, Key: pfx.String()}
 }
 
+// ClassifyNetwork classifies where a call came from. A call through a VPC
+// endpoint (vpcEndpointId, which CloudTrail sets and the caller cannot) was
+// made from inside the account's VPC, so from inside AWS: it is AWS's network
+// in the call's region, as an AWS-owned address there would be, whatever
+// its source address (private, or a publicly routable range used inside the
+// VPC). AWS-owned addresses, service and "AWS Internal" sources keep their
+// classification.
+func (n *Normalizer) ClassifyNetwork(r *Record) Network {
+	nw := n.ClassifySource(r.SourceIPAddress)
+	vpce := strings.TrimSpace(r.VPCEndpointID)
+	if vpce == "" {
+		return nw
+	}
+	switch nw.Class {
+	case NetAWS, NetService, NetAWSInternal:
+		nw.VPCEndpoint = truncate(vpce, 64)
+		return nw
+	}
+	region := r.AWSRegion
+	if region == "" {
+		region = "unknown"
+	}
+	return Network{Class: NetAWS, Key: "aws/" + truncate(region, 32), Region: truncate(region, 32), VPCEndpoint: truncate(vpce, 64)}
+}
+
+// TestSource is the EventBridge source of synthetic test events (see the
+// CDK app's enableTestEvents; infra/internal/ingest.TestSource, kept equal
+// by TestTestSourceMatchesInfra).
+const TestSource = "trailwatch.test"
+
+// TestPrincipalPrefix starts the baseline key of every test event's
+// principal, so that test events never train, wipe or alert on a real
+// principal's baseline. A real key starts with an account ID (or is empty
+// before its first colon); a record from outside the test namespace whose
+// key would start with this prefix is skipped.
+const TestPrincipalPrefix = "test:"
+
 type principal struct {
 	key, arn string
 	human    bool
+	// session is the caller-chosen session or federation name.
+	session string
+	test    bool
 }
 
 // PrincipalKey returns the baseline key of the record's caller, the ARN
@@ -340,7 +397,25 @@ func (n *Normalizer) PrincipalKey(r *Record) (key, arn string, human bool, err e
 	return p.key, p.arn, p.human, err
 }
 
+// principal keys the caller, in the test namespace for test events.
 func (n *Normalizer) principal(r *Record, acct string) (principal, error) {
+	p, err := n.caller(r, acct)
+	if err != nil {
+		return principal{}, err
+	}
+	if r.IsTest() {
+		p.key, p.test = TestPrincipalPrefix+p.key, true
+		return p, nil
+	}
+	if strings.HasPrefix(p.key, TestPrincipalPrefix) {
+		// Only a forged account ID ("test") gets here.
+		return principal{}, &SkipError{Reason: SkipNoPrincipal, Detail: "key in the reserved test namespace"}
+	}
+	return p, nil
+}
+
+// caller keys the record's caller, by userIdentity.type.
+func (n *Normalizer) caller(r *Record, acct string) (principal, error) {
 	u := &r.UserIdentity
 	if u.AccountID != "" {
 		acct = u.AccountID
@@ -388,21 +463,15 @@ func (n *Normalizer) principal(r *Record, acct string) (principal, error) {
 			arn = u.ARN
 		}
 		if session != "" && n.perSession(role) {
-			return principal{key: roleAcct + ":role/" + role + "/" + session, arn: u.ARN, human: true}, nil
+			return principal{key: roleAcct + ":role/" + role + "/" + session, arn: u.ARN, human: true, session: session}, nil
 		}
-		return principal{key: roleAcct + ":role/" + role, arn: arn}, nil
+		return principal{key: roleAcct + ":role/" + role, arn: arn, session: session}, nil
 	case "FederatedUser":
-		name := ""
-		if rest, ok := strings.CutPrefix(resourcePart(u.ARN), "federated-user/"); ok {
-			name = rest
-		}
-		if name == "" {
-			name = u.PrincipalID
-		}
-		if name == "" {
+		p, ok := federatedUser(u, acct)
+		if !ok {
 			return principal{}, noPrincipal
 		}
-		return principal{key: acct + ":federated-user/" + name, arn: u.ARN, human: true}, nil
+		return p, nil
 	case "AWSService":
 		svc := u.InvokedBy
 		if svc == "" {
@@ -456,6 +525,53 @@ func (n *Normalizer) principal(r *Record, acct string) (principal, error) {
 		}
 		return principal{key: acct + ":unknown/" + truncate(id, 128), arn: u.ARN}, nil
 	}
+}
+
+// federatedUser keys a GetFederationToken session by the identity that
+// federated it. The name in its ARN (federated-user/NAME, principalId
+// "ACCOUNT:NAME" or "AIDA…:NAME") is the Name parameter the caller chose:
+// keyed by it, each new name would be an untrained baseline where novelty
+// is silent. CloudTrail names the federating identity in
+// sessionContext.sessionIssuer: an IAMUser (its userName, arn and AIDA…
+// principalId) or, rarely, Root. The session is keyed as that user (or
+// root), so it is judged against the user's own history; the chosen name
+// stays as the session name and in the ARN shown with findings. Without an
+// issuer (not seen in CloudTrail) all of an account's federated sessions
+// share the key ACCOUNT:federated-user; without anything naming a session
+// it reports false.
+func federatedUser(u *UserIdentity, acct string) (principal, bool) {
+	p := principal{arn: u.ARN}
+	if rest, ok := strings.CutPrefix(resourcePart(u.ARN), "federated-user/"); ok {
+		p.session = rest
+	} else if _, name, ok := strings.Cut(u.PrincipalID, ":"); ok {
+		p.session = name
+	}
+	if sc := u.SessionContext; sc != nil {
+		is := &sc.SessionIssuer
+		issuerAcct := acct
+		if is.AccountID != "" {
+			issuerAcct = is.AccountID
+		}
+		switch is.Type {
+		case "IAMUser":
+			name := is.UserName
+			if name == "" {
+				name = lastSegment(is.ARN)
+			}
+			if name != "" {
+				p.key = issuerAcct + ":user/" + name
+				return p, true
+			}
+		case "Root":
+			p.key = issuerAcct + ":root"
+			return p, true
+		}
+	}
+	if u.ARN == "" && u.PrincipalID == "" {
+		return principal{}, false
+	}
+	p.key = acct + ":federated-user"
+	return p, true
 }
 
 func (n *Normalizer) perSession(role string) bool {

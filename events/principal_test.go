@@ -53,10 +53,14 @@ func TestPrincipalKey(t *testing.T) {
 			wantKey: "111122223333:root",
 		},
 		{
-			name:      "federated user",
-			record:    `{"userIdentity":{"type":"FederatedUser","principalId":"111122223333:dave","arn":"arn:aws:sts::111122223333:federated-user/dave","accountId":"111122223333"}}`,
-			wantKey:   "111122223333:federated-user/dave",
-			wantHuman: true,
+			name:    "federated user keyed by the IAM user who federated it",
+			record:  `{"userIdentity":{"type":"FederatedUser","principalId":"111122223333:dave","arn":"arn:aws:sts::111122223333:federated-user/dave","accountId":"111122223333","sessionContext":{"sessionIssuer":{"type":"IAMUser","principalId":"AIDAEXAMPLECCCCCCCCCC","arn":"arn:aws:iam::111122223333:user/path/carol","accountId":"111122223333"}}}}`,
+			wantKey: "111122223333:user/carol",
+		},
+		{
+			name:    "federated user without an issuer: one key per account, never the chosen name",
+			record:  `{"userIdentity":{"type":"FederatedUser","principalId":"111122223333:dave","arn":"arn:aws:sts::111122223333:federated-user/dave","accountId":"111122223333"}}`,
+			wantKey: "111122223333:federated-user",
 		},
 		{
 			name:    "AWS service principal",
@@ -83,6 +87,11 @@ func TestPrincipalKey(t *testing.T) {
 		{
 			name:     "no identity at all is skipped",
 			record:   `{"userIdentity":{}}`,
+			wantSkip: true,
+		},
+		{
+			name:     "federated user without issuer, ARN or principal ID is skipped",
+			record:   `{"userIdentity":{"type":"FederatedUser","accountId":"111122223333"}}`,
 			wantSkip: true,
 		},
 		{
@@ -114,6 +123,50 @@ func TestPrincipalKey(t *testing.T) {
 			}
 			if key != tt.wantKey || human != tt.wantHuman {
 				t.Errorf("PrincipalKey = %q human=%v, want %q human=%v", key, human, tt.wantKey, tt.wantHuman)
+			}
+		})
+	}
+}
+
+// TestAdversarialFederationNameChoosesBaseline: the caller of
+// GetFederationToken chooses the federated user's name. Keyed by it, each
+// new name was an untrained baseline where novelty is silent. Sessions are
+// keyed by the IAM user who federated them (from the real CloudTrail shape,
+// testdata/federated-users.jsonl after a Stratus Red Team detonation of
+// aws.persistence.sts-federation-token): two names from one IAM user are
+// one key, the user's own; the chosen name stays as the session name and
+// in the ARN shown with findings.
+func TestAdversarialFederationNameChoosesBaseline(t *testing.T) {
+	recs, skips := collect(t, mustRead(t, "testdata/federated-users.jsonl"))
+	if len(skips) != 0 || len(recs) != 6 {
+		t.Fatalf("%d records, skips %v", len(recs), skips)
+	}
+	n := &Normalizer{Keying: DefaultKeyingRules()}
+	tests := []struct {
+		name        string
+		rec         int
+		wantKey     string
+		wantSession string
+		wantARN     string
+	}{
+		{"alice's own call", 0, "111122223333:user/alice", "", "arn:aws:iam::111122223333:user/alice"},
+		{"alice federated as stratus_red_team", 1, "111122223333:user/alice", "stratus_red_team", "arn:aws:sts::111122223333:federated-user/stratus_red_team"},
+		{"alice federated as payroll-batch", 2, "111122223333:user/alice", "payroll-batch", "arn:aws:sts::111122223333:federated-user/payroll-batch"},
+		{"alice federated, principalId AIDA…:name", 3, "111122223333:user/alice", "alice", "arn:aws:sts::111122223333:federated-user/alice"},
+		// Benign twin: the same chosen name from another user is another
+		// principal.
+		{"bob federated as stratus_red_team", 4, "111122223333:user/bob", "stratus_red_team", "arn:aws:sts::111122223333:federated-user/stratus_red_team"},
+		{"root federated", 5, "111122223333:root", "ops", "arn:aws:sts::111122223333:federated-user/ops"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := n.Normalize(recs[tt.rec])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Principal != tt.wantKey || ev.SessionName != tt.wantSession || ev.PrincipalARN != tt.wantARN || ev.Human {
+				t.Errorf("principal %q session %q arn %q human %v; want %q %q %q false",
+					ev.Principal, ev.SessionName, ev.PrincipalARN, ev.Human, tt.wantKey, tt.wantSession, tt.wantARN)
 			}
 		})
 	}

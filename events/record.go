@@ -32,7 +32,28 @@ type Record struct {
 	EventCategory                string          `json:"eventCategory,omitempty"`
 	TLSDetails                   *TLSDetails     `json:"tlsDetails,omitempty"`
 	SessionCredentialFromConsole string          `json:"sessionCredentialFromConsole,omitempty"`
+
+	// Envelope is what the EventBridge envelope around the record said; it
+	// is not part of the CloudTrail record and never encoded with it.
+	Envelope Envelope `json:"-"`
 }
+
+// Envelope holds the EventBridge envelope fields of a record that arrived
+// in one (the production path, JSON Lines of envelopes). It is zero for a
+// record read bare (a CloudTrail S3 log file, JSON Lines of records).
+type Envelope struct {
+	// Source is the envelope's source: aws.<service> for events CloudTrail
+	// delivered (PutEvents refuses that prefix to everyone else), or what
+	// a PutEvents caller chose, such as TestSource.
+	Source string
+	// Account is the account the event was put in or forwarded from.
+	Account string
+}
+
+// IsTest reports whether the record is a synthetic test event: its
+// envelope's source is TestSource. Such records are keyed in their own
+// namespace (TestPrincipalPrefix), never on a real principal's baseline.
+func (r *Record) IsTest() bool { return r.Envelope.Source == TestSource }
 
 // UserIdentity describes who made the call. Which fields are set depends on
 // Type: IAMUser, AssumedRole, Root, FederatedUser, AWSService, AWSAccount,

@@ -11,15 +11,19 @@ import (
 // A hand-written scanner for the objects replay reads. It decodes the
 // fields Trailwatch uses straight from the bytes, keeps request and
 // response payloads as raw JSON, and skips everything else without
-// allocating. On valid input it yields exactly what encoding/json would
-// (FuzzScanRecord checks this); on invalid input it returns an error and
-// never panics.
+// allocating. It validates everything encoding/json validates, in the
+// values it skips too (string escapes, numbers, literals, nesting depth),
+// so it accepts exactly the inputs encoding/json accepts and then yields
+// what encoding/json would (FuzzScanRecord and FuzzDecodeEnvelope check
+// this); on invalid input it returns an error and never panics.
 
 var errSyntax = errors.New("invalid JSON")
 
 type scanner struct {
 	b []byte
 	i int
+	// depth is the number of objects and arrays open at the cursor.
+	depth int
 	// intern holds repeated short strings (event names, sources, regions,
 	// types) so that each record does not allocate them again.
 	intern map[string]string
@@ -71,8 +75,23 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 			s.i++
 			return raw, esc, nil
 		case c == '\\':
+			// Validate the escape as encoding/json does, also in
+			// strings that are only skipped.
 			esc = true
-			s.i += 2
+			if s.i+1 >= len(s.b) {
+				return nil, false, errSyntax
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if _, ok := hex4(s.b[s.i+2:]); !ok {
+					return nil, false, errSyntax
+				}
+				s.i += 6
+			default:
+				return nil, false, errSyntax
+			}
 		case c < 0x20:
 			return nil, false, errSyntax
 		default:
@@ -230,32 +249,39 @@ func (s *scanner) boolPtr() (*bool, error) {
 func (s *scanner) raw() ([]byte, error) {
 	s.ws()
 	start := s.i
-	if err := s.skip(0); err != nil {
+	if err := s.skip(); err != nil {
 		return nil, err
 	}
 	v := s.b[start:s.i]
 	return append([]byte(nil), v...), nil
 }
 
+// maxDepth is encoding/json's limit on nested objects and arrays.
 const maxDepth = 10000
 
-// skip passes over one value, checking its syntax.
-func (s *scanner) skip(depth int) error {
-	if depth > maxDepth {
+// open enters an object or array whose opening byte is at the cursor.
+func (s *scanner) open() error {
+	s.i++
+	s.depth++
+	if s.depth > maxDepth {
 		return errSyntax
 	}
+	return nil
+}
+
+// skip passes over one value, checking its syntax.
+func (s *scanner) skip() error {
 	switch s.peek() {
 	case '"':
-		_, esc, err := s.rawString()
-		if err != nil {
+		_, _, err := s.rawString()
+		return err
+	case '{':
+		if err := s.open(); err != nil {
 			return err
 		}
-		_ = esc
-		return nil
-	case '{':
-		s.i++
 		if s.peek() == '}' {
 			s.i++
+			s.depth--
 			return nil
 		}
 		for {
@@ -265,7 +291,7 @@ func (s *scanner) skip(depth int) error {
 			if err := s.expect(':'); err != nil {
 				return err
 			}
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.skip(); err != nil {
 				return err
 			}
 			switch s.peek() {
@@ -273,19 +299,23 @@ func (s *scanner) skip(depth int) error {
 				s.i++
 			case '}':
 				s.i++
+				s.depth--
 				return nil
 			default:
 				return errSyntax
 			}
 		}
 	case '[':
-		s.i++
+		if err := s.open(); err != nil {
+			return err
+		}
 		if s.peek() == ']' {
 			s.i++
+			s.depth--
 			return nil
 		}
 		for {
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.skip(); err != nil {
 				return err
 			}
 			switch s.peek() {
@@ -293,6 +323,7 @@ func (s *scanner) skip(depth int) error {
 				s.i++
 			case ']':
 				s.i++
+				s.depth--
 				return nil
 			default:
 				return errSyntax
@@ -354,14 +385,19 @@ func (s *scanner) number() error {
 // object calls field for each key of the object at the cursor; field must
 // consume the value. null is an empty object.
 func (s *scanner) object(field func(key []byte) error) error {
-	if s.peek() == 'n' {
+	switch s.peek() {
+	case 'n':
 		return s.literal("null")
-	}
-	if err := s.expect('{'); err != nil {
-		return err
+	case '{':
+		if err := s.open(); err != nil {
+			return err
+		}
+	default:
+		return errSyntax
 	}
 	if s.peek() == '}' {
 		s.i++
+		s.depth--
 		return nil
 	}
 	for {
@@ -387,6 +423,7 @@ func (s *scanner) object(field func(key []byte) error) error {
 			s.i++
 		case '}':
 			s.i++
+			s.depth--
 			return nil
 		default:
 			return errSyntax
@@ -439,7 +476,7 @@ var (
 		"recipientAccountId", "sharedEventID", "vpcEndpointId", "eventCategory", "tlsDetails", "sessionCredentialFromConsole")
 	identityKeys = newKeySet("type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy",
 		"identityProvider", "credentialId", "sessionContext", "onBehalfOf")
-	envelopeKeys       = newKeySet("detail-type", "detail", "body", "Message")
+	envelopeKeys       = newKeySet("detail-type", "detail", "source", "account", "body", "Message")
 	tlsKeys            = newKeySet("tlsVersion", "cipherSuite", "clientProvidedHostHeader")
 	onBehalfOfKeys     = newKeySet("userId", "identityStoreArn")
 	sessionContextKeys = newKeySet("sessionIssuer", "webIdFederationData", "attributes", "sourceIdentity", "ec2RoleDelivery")
@@ -518,7 +555,7 @@ func (s *scanner) recordField(r *Record, key string) (bool, error) {
 			case "clientProvidedHostHeader":
 				err = s.setStr(&t.ClientProvidedHostHeader, true)
 			default:
-				err = s.skip(0)
+				err = s.skip()
 			}
 			return err
 		})
@@ -538,7 +575,7 @@ func (s *scanner) userIdentity(u *UserIdentity) error {
 		if ok, err := s.identityField(u, identityKeys.canon(k)); ok || err != nil {
 			return err
 		}
-		return s.skip(0)
+		return s.skip()
 	})
 }
 
@@ -588,7 +625,7 @@ func (s *scanner) identityField(u *UserIdentity, key string) (bool, error) {
 			case "identityStoreArn":
 				return s.setStr(&o.IdentityStoreARN, true)
 			}
-			return s.skip(0)
+			return s.skip()
 		})
 	default:
 		return false, nil
@@ -616,7 +653,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 				case "userName":
 					err = s.setStr(&si.UserName, true)
 				default:
-					err = s.skip(0)
+					err = s.skip()
 				}
 				return err
 			})
@@ -637,7 +674,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 				case "attributes":
 					w.Attributes, err = s.raw()
 				default:
-					err = s.skip(0)
+					err = s.skip()
 				}
 				return err
 			})
@@ -651,7 +688,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 				case "mfaAuthenticated":
 					err = s.setStr(&a.MFAAuthenticated, true)
 				default:
-					err = s.skip(0)
+					err = s.skip()
 				}
 				return err
 			})
@@ -660,7 +697,7 @@ func (s *scanner) sessionContext(c *SessionContext) error {
 		case "ec2RoleDelivery":
 			err = s.setStr(&c.EC2RoleDelivery, true)
 		default:
-			err = s.skip(0)
+			err = s.skip()
 		}
 		return err
 	})
@@ -673,6 +710,10 @@ func (s *scanner) scanItem(it *item) error {
 		switch string(k) {
 		case "detail-type":
 			return s.setStr(&it.DetailType, true)
+		case "source":
+			return s.setStr(&it.Source, true)
+		case "account":
+			return s.setStr(&it.Account, true)
 		case "detail":
 			v, err := s.raw()
 			it.Detail = v
@@ -700,7 +741,7 @@ func (s *scanner) scanItem(it *item) error {
 			// leave to it.
 			return errFallback
 		}
-		return s.skip(0)
+		return s.skip()
 	})
 	if err != nil {
 		return err
@@ -717,7 +758,7 @@ func scanRecord(b []byte, r *Record, intern map[string]string) error {
 		if ok, err := s.recordField(r, recordKeys.canon(k)); ok || err != nil {
 			return err
 		}
-		return s.skip(0)
+		return s.skip()
 	})
 	if err != nil {
 		return err

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,7 +65,61 @@ func openDynamoDBStore(ctx context.Context, o *replayOptions, log *slog.Logger) 
 		}
 		store.Forget = c.Forget
 	}
-	return store, nil
+	return &replayStore{DynamoDB: store, table: o.table}, nil
+}
+
+// replayStore is the DynamoDB store as replay uses it: the first baseline
+// it meets that a newer model version wrote stops the run. The table is
+// then shared with a newer trailwatch (a production table, or a rollback),
+// which owns it: replay refuses to write to it at all, rather than fail
+// that principal and go on writing the others as the deployed function
+// does.
+type replayStore struct {
+	*baselines.DynamoDB
+	table   string
+	refused atomic.Pointer[newerModelError]
+}
+
+// newerModelError is replay's one-line reason for refusing a table.
+type newerModelError struct {
+	table, principal string
+	stored, binary   int
+}
+
+func (e *newerModelError) Error() string {
+	return fmt.Sprintf("table %s holds a baseline written by model version %d (principal %s), newer than this trailwatch's %d: refusing to write to it; use a newer trailwatch or another --table",
+		e.table, e.stored, e.principal, e.binary)
+}
+
+func (e *newerModelError) Is(target error) bool { return target == detectors.ErrNewerModel }
+
+// Load implements detectors.Store. A principal of a newer model fails the
+// whole load, and every call after it.
+func (s *replayStore) Load(ctx context.Context, keys []string) (map[string]*detectors.State, error) {
+	if r := s.refused.Load(); r != nil {
+		return nil, r
+	}
+	states, err := s.DynamoDB.Load(ctx, keys)
+	var unusable detectors.UnusableStates
+	if errors.As(err, &unusable) {
+		for _, k := range slices.Sorted(maps.Keys(unusable)) {
+			var mv *detectors.ModelVersionError
+			if errors.As(unusable[k], &mv) {
+				r := &newerModelError{table: s.table, principal: k, stored: mv.Stored, binary: mv.Current}
+				s.refused.CompareAndSwap(nil, r)
+				return nil, s.refused.Load()
+			}
+		}
+	}
+	return states, err
+}
+
+// Save implements detectors.Store; it refuses once a newer model was met.
+func (s *replayStore) Save(ctx context.Context, st *detectors.State) error {
+	if r := s.refused.Load(); r != nil {
+		return r
+	}
+	return s.DynamoDB.Save(ctx, st)
 }
 
 func envHasCredentials() bool {

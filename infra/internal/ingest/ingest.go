@@ -31,7 +31,8 @@ type Props struct {
 	MaxEventAge   awscdk.Duration
 	RetryAttempts int
 	// TestEvents adds a rule on the central bus for synthetic events with
-	// source TestSource (see README: sending a test event).
+	// source TestSource put by this stack's account (see README: sending a
+	// test event).
 	TestEvents bool
 }
 
@@ -99,9 +100,9 @@ func New(scope constructs.Construct, id string, p Props) *Ingestion {
 	})
 	if p.TestEvents {
 		in.TestEventsRule = awsevents.NewRule(c, jsii.String("TestEventsRule"), &awsevents.RuleProps{
-			Description:  jsii.String("Trailwatch: synthetic test events (source " + TestSource + "); remove with enableTestEvents=false"),
+			Description:  jsii.String("Trailwatch: synthetic test events (source " + TestSource + ", this account only); remove with enableTestEvents=false"),
 			EventBus:     in.Bus,
-			EventPattern: TestEventPattern(),
+			EventPattern: TestEventPattern(awscdk.Stack_Of(c).Account()),
 			Targets:      &[]awsevents.IRuleTarget{target},
 		})
 	}

@@ -44,13 +44,19 @@ var Selection = struct {
 // TestSource is the source of synthetic test events. PutEvents refuses
 // sources that start with "aws.", so `aws events put-events` cannot fake a
 // CloudTrail event; with enableTestEvents a rule on the central bus accepts
-// this source with otherwise the same selection.
+// this source, put by the central account only, with otherwise the same
+// selection. It MUST equal events.TestSource (TestTestSourceMatchesInfra):
+// the detect function keys such events in a test namespace of their own.
 const TestSource = "trailwatch.test"
 
-// TestEventPattern is EventPattern with source TestSource.
-func TestEventPattern() *awsevents.EventPattern {
+// TestEventPattern is EventPattern with source TestSource and account
+// account (the central stack's own): EventBridge sets an event's account to
+// the account that put it, so no other account of the organization, which
+// the bus policy lets put events, can send test events.
+func TestEventPattern(account *string) *awsevents.EventPattern {
 	p := EventPattern()
 	p.Source = jsii.Strings(TestSource)
+	p.Account = &[]*string{account}
 	return p
 }
 
