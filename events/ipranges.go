@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 )
 
 // AWSRange is one prefix of AWS's published address ranges.
@@ -28,6 +29,27 @@ type IPRanges struct {
 	byLen   map[int]map[netip.Addr]AWSRange
 	lengths []int
 	count   int
+	// syncToken and createDate identify the publication.
+	syncToken  int64
+	createDate string
+}
+
+// SyncToken returns the file's syncToken, the Unix time AWS published it,
+// which orders publications (0 when absent or not a number).
+func (r *IPRanges) SyncToken() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.syncToken
+}
+
+// CreateDate returns the file's createDate as published
+// ("YYYY-MM-DD-hh-mm-ss", UTC), or "".
+func (r *IPRanges) CreateDate() string {
+	if r == nil {
+		return ""
+	}
+	return r.createDate
 }
 
 // Len reports how many prefixes were loaded.
@@ -66,7 +88,14 @@ func LoadIPRangesFile(path string) (*IPRanges, error) {
 	return r, nil
 }
 
-// ReadIPRanges parses ip-ranges.json, plain or gzip.
+// MaxIPRangesBytes bounds the size of ip-ranges.json that ReadIPRanges
+// reads (after decompression): AWS's file is a few MB, so anything past this
+// bound is corrupt or hostile and fails to decode instead of exhausting
+// memory.
+const MaxIPRangesBytes = 64 << 20
+
+// ReadIPRanges parses ip-ranges.json, plain or gzip, of at most
+// MaxIPRangesBytes.
 func ReadIPRanges(rd io.Reader) (*IPRanges, error) {
 	br := bufio.NewReader(rd)
 	var src io.Reader = br
@@ -79,10 +108,13 @@ func ReadIPRanges(rd io.Reader) (*IPRanges, error) {
 		src = zr
 	}
 	var doc ipRangesFile
-	if err := json.NewDecoder(src).Decode(&doc); err != nil {
+	if err := json.NewDecoder(io.LimitReader(src, MaxIPRangesBytes)).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	r := &IPRanges{byLen: map[int]map[netip.Addr]AWSRange{}}
+	r := &IPRanges{byLen: map[int]map[netip.Addr]AWSRange{}, createDate: truncate(doc.CreateDate, 32)}
+	if n, err := strconv.ParseInt(doc.SyncToken, 10, 64); err == nil && n > 0 {
+		r.syncToken = n
+	}
 	add := func(s string, p ipRangesPrefix) {
 		pfx, err := netip.ParsePrefix(s)
 		if err != nil {

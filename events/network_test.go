@@ -1,8 +1,12 @@
 package events
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +83,102 @@ func TestReadIPRangesRejectsGarbage(t *testing.T) {
 		if _, err := LoadIPRangesFile(f); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestClassifyNetworkVPCEndpoint decodes CloudTrail records (through the
+// production decoder, so vpcEndpointId must survive it) and classifies
+// where each call came from: a call through a VPC endpoint is inside AWS,
+// its benign twins without one keep their address's class.
+func TestClassifyNetworkVPCEndpoint(t *testing.T) {
+	raw, err := os.ReadFile("testdata/vpc-endpoint-calls.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name   string          `json:"name"`
+		Record json.RawMessage `json:"record"`
+		Want   struct {
+			Class       NetClass `json:"class"`
+			Key         string   `json:"key"`
+			Region      string   `json:"region"`
+			Service     string   `json:"service"`
+			VPCEndpoint string   `json:"vpc_endpoint"`
+		} `json:"want"`
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 8 {
+		t.Fatalf("only %d cases in the fixture", len(cases))
+	}
+	ranges, err := LoadIPRangesFile("testdata/ip-ranges-small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Normalizer{Ranges: ranges, Keying: DefaultKeyingRules()}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			var recs []*Record
+			dec := Decoder{Record: func(r *Record) { recs = append(recs, r) },
+				Skip: func(reason SkipReason, detail string) { t.Errorf("skipped: %s %s", reason, detail) }}
+			if err := dec.Decode(bytes.NewReader(c.Record)); err != nil || len(recs) != 1 {
+				t.Fatalf("decode: %v, %d records", err, len(recs))
+			}
+			ev, err := n.Normalize(recs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ev.Network
+			w := c.Want
+			if got.Class != w.Class || got.Key != w.Key || got.Region != w.Region || got.Service != w.Service || got.VPCEndpoint != w.VPCEndpoint {
+				t.Errorf("network %+v, want %+v", got, w)
+			}
+		})
+	}
+}
+
+func TestIPRangesPublication(t *testing.T) {
+	r, err := LoadIPRangesFile("testdata/ip-ranges-small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SyncToken() != 1700000000 || r.CreateDate() != "2026-11-01-00-00-00" {
+		t.Errorf("syncToken %d createDate %q", r.SyncToken(), r.CreateDate())
+	}
+	bad, err := ReadIPRanges(strings.NewReader(`{"syncToken":"soon","prefixes":[{"ip_prefix":"3.80.0.0/12","region":"us-east-1","service":"EC2"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.SyncToken() != 0 {
+		t.Errorf("unparseable syncToken read as %d", bad.SyncToken())
+	}
+	var none *IPRanges
+	if none.SyncToken() != 0 || none.CreateDate() != "" || none.Len() != 0 {
+		t.Error("nil ranges report a publication")
+	}
+}
+
+// TestReadIPRangesBounded: a document past MaxIPRangesBytes once
+// decompressed (a gzip bomb) fails to decode instead of being read whole;
+// its benign twin, the same document within the bound, loads.
+func TestReadIPRangesBounded(t *testing.T) {
+	doc := func(padding int) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte(`{"syncToken":"1700000000","prefixes":[`))
+		pad := bytes.Repeat([]byte(" "), 1<<20)
+		for n := padding; n > 0; n -= len(pad) {
+			zw.Write(pad[:min(n, len(pad))])
+		}
+		zw.Write([]byte(`{"ip_prefix":"3.80.0.0/12","region":"us-east-1","service":"EC2"}]}`))
+		zw.Close()
+		return buf.Bytes()
+	}
+	if _, err := ReadIPRanges(bytes.NewReader(doc(MaxIPRangesBytes))); err == nil {
+		t.Error("a document past MaxIPRangesBytes was read")
+	}
+	if r, err := ReadIPRanges(bytes.NewReader(doc(1 << 20))); err != nil || r.Len() != 1 {
+		t.Errorf("a padded document within the bound: %v", err)
 	}
 }
