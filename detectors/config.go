@@ -60,6 +60,14 @@ type Routing struct {
 	TicketMinSeverity Severity `yaml:"ticket_min_severity" json:"ticket_min_severity"`
 }
 
+// Ticket reports whether a routed finding of this severity also opens a
+// ticket. It is the one place the ticket minimum is applied: the detect
+// function sends the answer as the SNS message attribute "ticket", on which
+// the notify subscription filters, so routing follows the live config.
+func (r Routing) Ticket(sev Severity) bool {
+	return sev >= r.SNSMinSeverity && sev >= r.TicketMinSeverity
+}
+
 // Windows bound how signals fold into findings.
 type Windows struct {
 	// Case is how long after a principal's last signal new signals join
@@ -96,6 +104,9 @@ type Config struct {
 	Detectors map[string]DetectorConfig `yaml:"detectors" json:"detectors"`
 	// Suppressions are matched in order; the first match wins.
 	Suppressions []Suppression `yaml:"suppressions" json:"suppressions"`
+	// Rules is the high-risk catalog: the built-in rules merged with the
+	// user's (CompileRules). Nil means the built-in catalog.
+	Rules *RuleSet `yaml:"-" json:"-"`
 }
 
 // DetectorIDs lists every detector, in the order they run.

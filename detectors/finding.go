@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -69,8 +70,10 @@ const MaxFindingEventIDs = 20
 
 // Finding is one explained anomaly, the public JSON contract of Trailwatch.
 type Finding struct {
-	// ID is stable for the dedupe key: the same detector, principal and
-	// subject always give the same ID.
+	// ID is the case's identity: derived from the dedupe key it opened
+	// with and the time it opened, it stays the same while the case absorbs
+	// repeats, escalates or changes its lead signal, and a recurrence after
+	// the dedupe window is a new case with a new ID.
 	ID       string   `json:"id"`
 	Detector string   `json:"detector"`
 	Severity Severity `json:"severity"`
@@ -95,17 +98,25 @@ type Finding struct {
 	Reasons []string `json:"reasons"`
 	// Evidence holds the numbers behind the reasons.
 	Evidence map[string]any `json:"evidence,omitempty"`
-	// DedupeKey is the low-cardinality key later matches fold into.
+	// DedupeKey is the lead signal's key (detector|principal|subject),
+	// consistent with Detector: later matches of any of the case's
+	// subjects fold into it.
 	DedupeKey string `json:"dedupe_key"`
 	// Suppressed names the suppression that matched, if any (only shown
 	// with --include-shadow).
 	Suppressed string `json:"suppressed,omitempty"`
 }
 
-// FindingID derives the stable finding ID from its dedupe key.
-func FindingID(dedupeKey string) string {
-	sum := sha256.Sum256([]byte(dedupeKey))
+// FindingID derives a finding ID from a key: "tw-" and 20 hex digits.
+func FindingID(key string) string {
+	sum := sha256.Sum256([]byte(key))
 	return "tw-" + hex.EncodeToString(sum[:10])
+}
+
+// CaseID is the ID of a case opened at unix second opened with the dedupe
+// key of its first lead signal.
+func CaseID(dedupeKey string, opened int64) string {
+	return FindingID(dedupeKey + "@" + strconv.FormatInt(opened, 10))
 }
 
 // AddEvent folds one more matching event into the finding, keeping the

@@ -16,6 +16,7 @@ import (
 	"github.com/trailwatch/trailwatch/infra/internal/findings"
 	"github.com/trailwatch/trailwatch/infra/internal/forwarder"
 	"github.com/trailwatch/trailwatch/infra/internal/ingest"
+	"github.com/trailwatch/trailwatch/infra/internal/ipranges"
 	"github.com/trailwatch/trailwatch/infra/internal/lambdafn"
 	"github.com/trailwatch/trailwatch/infra/internal/operations"
 	"github.com/trailwatch/trailwatch/infra/internal/state"
@@ -36,6 +37,7 @@ type Central struct {
 	Findings   *findings.Topic
 	Thresholds *thresholds.Thresholds
 	Detection  *detection.Detection
+	IPRanges   *ipranges.IPRanges
 	// Notify is nil when no webhook is configured.
 	Notify     *findings.Notify
 	Operations *operations.Operations
@@ -65,6 +67,9 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 		functions = append(functions, "notify")
 	}
 	if err := checkFunctions(cfg.FunctionsDir, functions...); err != nil {
+		return nil, err
+	}
+	if err := ipranges.CheckFiles(cfg.FunctionsDir); err != nil {
 		return nil, err
 	}
 	content, fromFile, err := thresholds.Load(cfg.ThresholdsFile)
@@ -146,6 +151,11 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	c.Findings = findings.NewEncryptedTopic(stack, "Findings", "Trailwatch findings")
 	c.Findings.SubscribeEmails(cfg.EmailSubscribers)
 	c.Thresholds = thresholds.New(stack, "Thresholds", props.ThresholdsContent, props.ThresholdsSource)
+	c.IPRanges = ipranges.New(stack, "IPRanges", ipranges.Props{
+		FunctionsDir:     cfg.FunctionsDir,
+		LogLevel:         cfg.LogLevel,
+		LogRetentionDays: cfg.LogRetentionDays,
+	})
 	c.Detection = detection.New(stack, "Detect", detection.Props{
 		CodeDir:             lambdafn.CodeDir(cfg.FunctionsDir, "detect"),
 		Queue:               c.Ingestion.Queue,
@@ -158,13 +168,18 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 		MaxBatchingWindow:   awscdk.Duration_Seconds(jsii.Number(float64(cfg.MaxBatchingWindowSeconds))),
 		ReservedConcurrency: cfg.DetectReservedConcurrency,
 		MaxConcurrency:      cfg.DetectMaxConcurrency,
+		IPRanges:            c.IPRanges,
 	})
 
 	dlqs := []operations.NamedQueue{
 		{Name: "IngestDLQ", Queue: c.Ingestion.QueueDLQ},
 		{Name: "IngestTargetDLQ", Queue: c.Ingestion.TargetDLQ},
+		{Name: "IPRangesScheduleDLQ", Queue: c.IPRanges.ScheduleDLQ},
 	}
-	fns := []operations.NamedFunction{{Name: "Detect", Function: c.Detection.Function.Function}}
+	fns := []operations.NamedFunction{
+		{Name: "Detect", Function: c.Detection.Function.Function},
+		{Name: "IPRanges", Function: c.IPRanges.Function.Function},
+	}
 	if cfg.NotifyEnabled() {
 		c.Notify = findings.NewNotify(stack, "Notify", findings.NotifyProps{
 			CodeDir:          lambdafn.CodeDir(cfg.FunctionsDir, "notify"),

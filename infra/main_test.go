@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/trailwatch/trailwatch/infra/internal/ipranges"
 )
 
 // The app is synthesized once per test binary (a synth costs seconds) with
@@ -116,13 +118,17 @@ func synthesize(stacks *Stacks) (err error) {
 // bootstrap files (the real binaries are built by the Makefile).
 func placeholderFunctions(dir string) (string, error) {
 	funcs := filepath.Join(dir, "functions")
-	for _, f := range []string{"detect", "notify"} {
+	for _, f := range []string{"detect", "notify", ipranges.FunctionName} {
 		if err := os.MkdirAll(filepath.Join(funcs, f), 0o755); err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(funcs, f, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			return "", err
 		}
+	}
+	// The AWS ranges the Makefile bundles beside detect's bootstrap.
+	if err := os.WriteFile(filepath.Join(funcs, "detect", ipranges.BundledFile), []byte("placeholder"), 0o644); err != nil {
+		return "", err
 	}
 	return funcs, nil
 }

@@ -58,7 +58,7 @@ func allPolicies(t *testing.T) []policyDoc {
 				for _, arn := range asList(p["ManagedPolicyArns"]) {
 					t.Errorf("%s: managed policy %v attached; grant what the code needs instead", where, arn)
 				}
-			case "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy":
+			case "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::ResourcePolicy", "AWS::S3::BucketPolicy":
 				doc := p["PolicyDocument"]
 				if typ == "AWS::SecretsManager::ResourcePolicy" {
 					doc = p["ResourcePolicy"]
@@ -223,7 +223,7 @@ func TestDetectGrantsAreNarrow(t *testing.T) {
 		"logs:CreateLogStream": true, "logs:PutLogEvents": true,
 		"dynamodb:GetItem": true, "dynamodb:BatchGetItem": true, "dynamodb:PutItem": true,
 		"kms:Decrypt": true, "kms:Encrypt": true, "kms:GenerateDataKey": true, "kms:DescribeKey": true,
-		"sns:Publish": true, "ssm:GetParameter": true,
+		"sns:Publish": true, "ssm:GetParameter": true, "s3:GetObject": true,
 		"sqs:ReceiveMessage": true, "sqs:DeleteMessage": true, "sqs:ChangeMessageVisibility": true,
 		"sqs:GetQueueAttributes": true, "sqs:GetQueueUrl": true,
 	}

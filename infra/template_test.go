@@ -32,7 +32,7 @@ func TestEventPatternIsTheReplaySelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tpl := range templates() {
-		rules := resources(tpl, "AWS::Events::Rule")
+		rules := patternRules(tpl)
 		wantRules := map[string]int{CentralStackName: 2, ForwarderStackName: 1}[name]
 		if len(rules) != wantRules {
 			t.Errorf("%s: %d rules, want %d", name, len(rules), wantRules)
@@ -50,7 +50,7 @@ func TestEventPatternIsTheReplaySelection(t *testing.T) {
 	}
 	// One rule on the default bus, one on the central bus.
 	var onCentral, onDefault int
-	for _, r := range resources(fixture.centralTpl, "AWS::Events::Rule") {
+	for _, r := range patternRules(fixture.centralTpl) {
 		if ref(props(r)["EventBusName"]) != "" {
 			onCentral++
 		} else {
@@ -209,8 +209,8 @@ func TestDeadLetterQueuesWhereverMessagesFlow(t *testing.T) {
 			}
 		}
 	}
-	if n := len(dlqRefs(fixture.centralTpl)); n != 4 {
-		t.Errorf("central stack has %d DLQs, want 4 (ingest, ingest target, notify, notify subscription)", n)
+	if n := len(dlqRefs(fixture.centralTpl)); n != 5 {
+		t.Errorf("central stack has %d DLQs, want 5 (ingest, ingest target, notify, notify subscription, ip-ranges schedule)", n)
 	}
 }
 
@@ -263,12 +263,15 @@ func TestAlarms(t *testing.T) {
 		"Properties": map[string]interface{}{"VisibilityTimeout": 360},
 	})
 	check("ApproximateAgeOfOldestMessage", ingest)
-	check("ConfigReloadFailures", "")
-	if ns := alarms["ConfigReloadFailures"][""]["Namespace"]; ns != "Trailwatch" {
-		t.Errorf("ConfigReloadFailures namespace %v", ns)
+	for _, m := range []string{"ConfigReloadFailures", "UnusableStates"} {
+		check(m, "")
+		if ns := alarms[m][""]["Namespace"]; ns != "Trailwatch" {
+			t.Errorf("%s namespace %v", m, ns)
+		}
 	}
-	if n := len(resources(fixture.centralTpl, "AWS::CloudWatch::Alarm")); n != 4+2*2+2 {
-		t.Errorf("%d alarms, want 10", n)
+	want := len(dlqRefs(fixture.centralTpl)) + 2*len(resources(fixture.centralTpl, "AWS::Lambda::Function")) + 3
+	if n := len(resources(fixture.centralTpl, "AWS::CloudWatch::Alarm")); n != want {
+		t.Errorf("%d alarms, want %d (one per DLQ, two per function, ingest age, config reload, unusable states)", n, want)
 	}
 	// The forwarder's DLQ is watched too.
 	for dlq := range dlqRefs(fixture.fwdTpl) {
@@ -334,12 +337,13 @@ func TestBaselinesTable(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	fns := resources(fixture.centralTpl, "AWS::Lambda::Function")
-	if len(fns) != 2 {
-		t.Fatalf("%d functions, want 2", len(fns))
+	if len(fns) != 3 {
+		t.Fatalf("%d functions, want 3", len(fns))
 	}
 	wantEnv := map[string][]string{
-		"detect": {"CONFIG_PARAMETER", "LOG_LEVEL", "TABLE_NAME", "TOPIC_ARN"},
-		"notify": {"JIRA_ISSUE_TYPE", "JIRA_PROJECT_KEY", "LOG_LEVEL", "WEBHOOK_FORMAT", "WEBHOOK_SECRET_ARN", "WEBHOOK_URL"},
+		"detect":   {"AWS_IP_RANGES_FILE", "CONFIG_PARAMETER", "IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL", "TABLE_NAME", "TOPIC_ARN"},
+		"ipranges": {"IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL"},
+		"notify":   {"JIRA_ISSUE_TYPE", "JIRA_PROJECT_KEY", "LOG_LEVEL", "WEBHOOK_FORMAT", "WEBHOOK_SECRET_ARN", "WEBHOOK_URL"},
 	}
 	secrets := resources(fixture.centralTpl, "AWS::SecretsManager::Secret")
 	seen := map[string]bool{}
@@ -362,6 +366,9 @@ func TestFunctions(t *testing.T) {
 		if _, ok := vars["WEBHOOK_URL"]; ok {
 			kind = "notify"
 		}
+		if _, ok := vars["TABLE_NAME"]; !ok && vars["IP_RANGES_BUCKET"] != nil {
+			kind = "ipranges"
+		}
 		seen[kind] = true
 		if !reflect.DeepEqual(names, wantEnv[kind]) {
 			t.Errorf("%s (%s): env %v, want %v", id, kind, names, wantEnv[kind])
@@ -381,7 +388,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("notify: WEBHOOK_SECRET_ARN %v is not the secret's ARN", vars["WEBHOOK_SECRET_ARN"])
 		}
 	}
-	if !seen["detect"] || !seen["notify"] {
+	if !seen["detect"] || !seen["notify"] || !seen["ipranges"] {
 		t.Errorf("functions seen %v", seen)
 	}
 	noPanic(t, "event source mappings", func() {
@@ -421,9 +428,12 @@ func TestSubscriptions(t *testing.T) {
 				"FilterPolicy": map[string]interface{}{"severity": sevs},
 			})
 		}
+		// The ticket queue gets only what the detect function marks for a
+		// ticket under the live config.
 		fixture.central.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{
 			"Protocol":           "sqs",
 			"RawMessageDelivery": false,
+			"FilterPolicy":       map[string]interface{}{"ticket": []interface{}{"true"}},
 		})
 		fixture.central.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{
 			"Protocol":     "email",

@@ -133,8 +133,11 @@ func TestReplayErrorsAndSkips(t *testing.T) {
 	good := `{"eventTime":"2026-10-05T14:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","readOnly":false,"eventType":"AwsApiCall","eventID":"e1","recipientAccountId":"111122223333","userIdentity":{"type":"Root","accountId":"111122223333"}}`
 	huge := `{"eventTime":"2026-10-05T14:00:01Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","readOnly":false,"eventID":"e9","userIdentity":{"type":"Root","accountId":"111122223333"},"requestParameters":{"bucketPolicy":"` + strings.Repeat("x", 5<<20) + `"}}`
 	noTime := strings.Replace(good, `"eventTime":"2026-10-05T14:00:00Z",`, "", 1)
+	// A forged far-future event: skipped by the engine, counted, never
+	// scored (its root call would be a finding).
+	future := strings.NewReplacer(`"eventTime":"2026-10-05T14:00:00Z"`, `"eventTime":"2099-01-01T00:00:00Z"`, `"e1"`, `"e-future"`).Replace(good)
 	files := map[string]string{
-		"a.jsonl":     good + "\n" + good[:40] + "\n" + noTime + "\n" + huge + "\n",
+		"a.jsonl":     good + "\n" + good[:40] + "\n" + noTime + "\n" + huge + "\n" + future + "\n",
 		"bad.json.gz": "\x1f\x8b\x08\x00garbage-that-is-not-deflate",
 		"image.bin":   "\x00\x01\x02\x03",
 	}
@@ -150,7 +153,10 @@ func TestReplayErrorsAndSkips(t *testing.T) {
 	if !strings.Contains(out, `"e1"`) {
 		t.Errorf("the good root record gave no finding:\n%s", out)
 	}
-	for _, reason := range []string{"malformed_json:", "missing_event_time:", "record_too_large:", "corrupt_gzip:", "not_json:"} {
+	if strings.Contains(out, "e-future") {
+		t.Errorf("the future-dated record was scored:\n%s", out)
+	}
+	for _, reason := range []string{"malformed_json:", "missing_event_time:", "record_too_large:", "corrupt_gzip:", "not_json:", "future_event_time:"} {
 		if !strings.Contains(stderr, "skipped "+reason) {
 			t.Errorf("summary lacks skip %q:\n%s", reason, stderr)
 		}

@@ -186,7 +186,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var readErr error
 	batch := make([]events.Event, 0, o.batchSize)
 	var processErr error
-	var failedEvents int
+	var failedEvents, futureEvents int
 	flush := func() bool {
 		if len(batch) == 0 {
 			return true
@@ -198,6 +198,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return false
 		}
 		failedEvents += len(res.Failed)
+		futureEvents += res.Future
 		for _, u := range res.Updates {
 			findings[u.Finding.ID] = u.Finding
 		}
@@ -238,7 +239,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		writeSummary(stderr, summaryData{
 			stats: &rd.Stats, elapsed: elapsed, printed: out, all: findings,
 			principals: principalCount(store), store: store, failed: failedEvents,
-			minSev: minSev, suppressed: suppressed,
+			minSev: minSev, suppressed: suppressed, future: futureEvents,
 		})
 	}
 	if failedEvents > 0 {
@@ -329,6 +330,9 @@ type summaryData struct {
 	failed     int
 	minSev     detectors.Severity
 	suppressed map[string]int
+	// future counts events the engine skipped for an eventTime ahead of
+	// the clock (detectors.Engine.MaxSkew).
+	future int
 }
 
 func writeSummary(w io.Writer, d summaryData) {
@@ -358,6 +362,10 @@ func writeSummary(w io.Writer, d summaryData) {
 		} else {
 			fmt.Fprintf(&b, "  skipped %-26s %d\n", r+":", n)
 		}
+	}
+	if d.future > 0 {
+		fmt.Fprintf(&b, "  skipped %-26s %d (dated more than %v ahead of the clock; never scored or learned)\n",
+			string(events.SkipFuture)+":", d.future, detectors.DefaultMaxSkew)
 	}
 	if late := s.Late.Load(); late > 0 {
 		fmt.Fprintf(&b, "  processed late (beyond the reorder window): %d\n", late)

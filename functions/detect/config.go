@@ -24,6 +24,15 @@ type env struct {
 	ConfigName string `env:"CONFIG_PARAMETER"`
 	ConfigTTL  string `env:"CONFIG_TTL"`
 	IPRanges   string `env:"AWS_IP_RANGES_FILE"`
+	// RangesBucket and RangesKey locate the copy of AWS's ranges that the
+	// ipranges function keeps current; RangesTTL is how often it is
+	// checked.
+	RangesBucket string `env:"IP_RANGES_BUCKET"`
+	RangesKey    string `env:"IP_RANGES_KEY"`
+	RangesTTL    string `env:"IP_RANGES_TTL"`
+	// S3Endpoint, honoured by the AWS SDK, points S3 at a local server
+	// (tests); the client then uses path-style addressing.
+	S3Endpoint string `env:"AWS_ENDPOINT_URL_S3"`
 	LogLevel   string `env:"LOG_LEVEL"`
 }
 
@@ -44,7 +53,12 @@ type settings struct {
 	configName string
 	configTTL  time.Duration
 	ipRanges   string
-	logLevel   slog.Level
+	// rangesBucket is empty when no bucket copy is configured.
+	rangesBucket string
+	rangesKey    string
+	rangesTTL    time.Duration
+	s3PathStyle  bool
+	logLevel     slog.Level
 }
 
 func (e env) validate() (settings, error) {
@@ -62,12 +76,42 @@ func (e env) validate() (settings, error) {
 		}
 		s.configTTL = d
 	}
+	if err := e.validateRanges(&s); err != nil {
+		return s, err
+	}
 	if e.LogLevel != "" {
 		if err := s.logLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
 			return s, fmt.Errorf("LOG_LEVEL: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// validateRanges checks the settings of the bucket copy of AWS's ranges.
+func (e env) validateRanges(s *settings) error {
+	s.rangesTTL = defaultRangesTTL
+	s.s3PathStyle = e.S3Endpoint != ""
+	if e.RangesBucket == "" {
+		if e.RangesKey != "" || e.RangesTTL != "" {
+			return fmt.Errorf("IP_RANGES_KEY and IP_RANGES_TTL need IP_RANGES_BUCKET")
+		}
+		return nil
+	}
+	if n := len(e.RangesBucket); n < 3 || n > 63 || strings.ContainsAny(e.RangesBucket, "/: ") {
+		return fmt.Errorf("IP_RANGES_BUCKET: want an S3 bucket name, got %q", e.RangesBucket)
+	}
+	if e.RangesKey == "" || len(e.RangesKey) > 1024 {
+		return fmt.Errorf("IP_RANGES_KEY: want the object key of the ranges in IP_RANGES_BUCKET, got %q", e.RangesKey)
+	}
+	s.rangesBucket, s.rangesKey = e.RangesBucket, e.RangesKey
+	if e.RangesTTL != "" {
+		d, err := time.ParseDuration(e.RangesTTL)
+		if err != nil || d < 0 {
+			return fmt.Errorf("IP_RANGES_TTL: want a duration such as 10m, got %q", e.RangesTTL)
+		}
+		s.rangesTTL = d
+	}
+	return nil
 }
 
 // ssmAPI is the one SSM method the function calls.

@@ -8,11 +8,27 @@
 //	TOPIC_ARN           SNS topic the findings are published to (required)
 //	CONFIG_PARAMETER    SSM parameter holding thresholds.yaml; absent: embedded defaults
 //	CONFIG_TTL          how long a fetched parameter is trusted, a Go duration (default 60s)
-//	AWS_IP_RANGES_FILE  ip-ranges.json (plain or gzip) bundled with the function; optional
+//	AWS_IP_RANGES_FILE  ip-ranges.json (plain or gzip) bundled with the function, relative to
+//	                    the bootstrap's directory (/var/task on Lambda) or absolute; optional
+//	IP_RANGES_BUCKET    bucket of the copy of AWS's ranges the ipranges function keeps current;
+//	                    optional (without it, the bundled file only)
+//	IP_RANGES_KEY       that copy's object key (required with IP_RANGES_BUCKET)
+//	IP_RANGES_TTL       how long the ranges in hand are used before the copy is checked again
+//	                    (a conditional GET), a Go duration (default 10m)
 //	LOG_LEVEL           DEBUG | INFO | WARN | ERROR (default INFO)
 //
-// AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS and AWS_ENDPOINT_URL_SSM,
-// honoured by the AWS SDK, point the clients at local servers in tests.
+// AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_SSM and
+// AWS_ENDPOINT_URL_S3, honoured by the AWS SDK, point the clients at local
+// servers in tests (S3 then with path-style addressing).
+//
+// # AWS's address ranges
+//
+// Source addresses are classified against AWS's published ranges: at cold
+// start the file bundled beside the bootstrap, then the bucket copy, checked
+// on the first invocation and once per IP_RANGES_TTL and swapped in
+// atomically when it is at least as new (syncToken). A failed check keeps
+// the ranges in hand, logs a warning and counts IPRangesRefreshFailures; a
+// bundled file that cannot be read is fatal only without a bucket.
 //
 // # Batches and retries
 //
@@ -35,18 +51,29 @@
 //   - If the engine cannot run at all (store unreachable, or no config can
 //     be read) the handler returns the error and the whole batch returns.
 //
+// # Deadline
+//
+// The handler works to the invocation's deadline less a margin (2 s) kept
+// to return its response, and the engine starts a principal only while more
+// than a reserve (5 s) remains (detectors.Engine.Reserve). Principals not
+// started are reported in BatchItemFailures (metric EventsDeferred), so
+// under throttling or a slow table the function returns what it finished
+// and what it did not, rather than timing out and having the whole batch,
+// already-saved principals included, delivered again.
+//
 // # Publish, then commit
 //
 // The dedupe state that says "this finding was routed" is saved with the
 // principal's baseline. If it were written before publishing, a failed
 // publication would be lost: the redelivered events are already in the
-// baseline, so they raise no new finding. So the function publishes first:
-// the store handed to the engine publishes, inside Save and before the
-// conditional write, each finding whose routed severity rose since the
-// state was loaded (UpdateNew and UpdateEscalated with Routed true). Then:
+// baseline, so they raise no new finding. So the engine publishes first
+// (detectors.Engine.Process, with the handler's SNS publisher as its
+// Publisher): each finding whose routed severity rose in this batch
+// (UpdateNew and UpdateEscalated with Routed true) is published before the
+// principal's conditional write. Then:
 //
-//   - publication fails: Save returns a *PublishError, the state is not
-//     written, the principal's messages are reported as failed; the
+//   - publication fails: the state is not written, the principal's
+//     messages are reported as failed (metric PublishFailures); the
 //     redelivery computes the same finding from the unchanged state and
 //     publishes it. No alert is lost.
 //   - publication succeeds: the state is written with the finding marked
@@ -56,17 +83,24 @@
 //     published again.
 //
 // The delivery is at least once: a second publication of the same finding
-// is possible only when the write after a successful publication fails, or
-// when one of several findings of a principal fails after the others were
-// published. The finding ID is stable (from its dedupe key), and the
-// ticketing webhook uses it as Idempotency-Key / PagerDuty dedup_key.
+// at the same severity is possible only when the write after a successful
+// publication fails, or when one of several findings of a principal fails
+// after the others were published. Downstream, each (finding ID, severity)
+// is one delivery with its own idempotency key (see notify), so such a
+// repeat is recognised, and an escalation is a new delivery.
+//
+// Each publication carries the message attribute ticket, from
+// detectors.Routing.Ticket on the live config; the notify subscription
+// filters on it.
 //
 // # Metrics
 //
 // CloudWatch Embedded Metric Format, namespace Trailwatch: EventsProcessed,
-// Conflicts, ReadCapacityUnits and WriteCapacityUnits (per invocation),
+// Conflicts, EventsDeferred, PublishFailures, ReadCapacityUnits and WriteCapacityUnits (per invocation),
 // EventsSkipped (dimension Reason), Findings (dimensions Detector and
-// Severity: findings routed to SNS as new or escalated) and
+// Severity: findings routed to SNS as new or escalated),
 // ConfigReloadFailures (no dimensions; emitted on every refresh that finds
-// a rejected parameter value, so an alarm stays on while it is deployed).
+// a rejected parameter value, so an alarm stays on while it is deployed)
+// and IPRangesRefreshFailures (no dimensions; one per failed check of the
+// bucket copy of AWS's ranges).
 package main

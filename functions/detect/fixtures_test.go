@@ -36,7 +36,8 @@ type fakePublisher struct {
 	n    int
 }
 
-func (p *fakePublisher) Publish(_ context.Context, f detectors.Finding) error {
+func (p *fakePublisher) Publish(_ context.Context, u detectors.Update) error {
+	f := u.Finding
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
@@ -59,60 +60,6 @@ func (p *fakePublisher) findings() []detectors.Finding {
 type staticConfig struct{ cfg *detectors.Config }
 
 func (s staticConfig) Get(context.Context) (*detectors.Config, error) { return s.cfg, nil }
-
-// codecStore is an in-memory store that, like DynamoDB and unlike
-// baselines.Memory, keeps encoded copies: a state whose Save failed stays
-// as it was stored. Versions are checked as DynamoDB's condition does.
-type codecStore struct {
-	mu    sync.Mutex
-	items map[string]codecItem
-	saves int
-}
-
-type codecItem struct {
-	hot, cold, cases []byte
-	version          int64
-}
-
-func newCodecStore() *codecStore { return &codecStore{items: map[string]codecItem{}} }
-
-func (s *codecStore) Load(_ context.Context, keys []string) (map[string]*detectors.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]*detectors.State{}
-	for _, k := range keys {
-		it, ok := s.items[k]
-		if !ok {
-			continue
-		}
-		b, err := detectors.DecodeBaseline(it.hot, it.cold)
-		if err != nil {
-			return nil, err
-		}
-		cases, err := detectors.DecodeCases(it.cases)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = &detectors.State{Baseline: b, Cases: cases, Version: it.version}
-	}
-	return out, nil
-}
-
-func (s *codecStore) Save(_ context.Context, st *detectors.State) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.items[st.Baseline.Key].version != st.Version {
-		return detectors.ErrConflict
-	}
-	cases, err := detectors.EncodeCases(st.Cases)
-	if err != nil {
-		return err
-	}
-	st.Version++
-	s.items[st.Baseline.Key] = codecItem{hot: st.Baseline.EncodeHot(), cold: st.Baseline.EncodeCold(), cases: cases, version: st.Version}
-	s.saves++
-	return nil
-}
 
 // failingStore fails every Load, like an unreachable DynamoDB.
 type failingStore struct{}
@@ -142,12 +89,12 @@ func (b *syncBuffer) String() string {
 
 // newTestHandler returns a handler over store and pub with the default
 // config; logs and metrics go to the returned buffer.
-func newTestHandler(store detectors.Store, pub publisher) (*handler, *syncBuffer) {
+func newTestHandler(store detectors.Store, pub detectors.Publisher) (*handler, *syncBuffer) {
 	out := &syncBuffer{}
 	log := lambdaenv.Logger(out, slog.LevelDebug)
 	return &handler{
 		store: store, publisher: pub, configs: staticConfig{config.Default()},
-		log: log, metrics: &emf.Writer{W: out},
+		log: log, metrics: &emf.Writer{W: out}, margin: defaultMargin, reserve: defaultReserve,
 	}, out
 }
 

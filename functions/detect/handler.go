@@ -17,11 +17,6 @@ import (
 	"github.com/trailwatch/trailwatch/internal/emf"
 )
 
-// publisher sends a finding to the alert topic (notify.SNSPublisher).
-type publisher interface {
-	Publish(ctx context.Context, f detectors.Finding) error
-}
-
 // capacityCounter is implemented by stores that count DynamoDB capacity
 // (baselines.DynamoDB).
 type capacityCounter interface {
@@ -36,17 +31,38 @@ type configGetter interface {
 // handler runs detection over SQS batches of CloudTrail events.
 type handler struct {
 	store     detectors.Store
-	publisher publisher
+	publisher detectors.Publisher // notify.SNSPublisher
 	configs   configGetter
-	ranges    *events.IPRanges
+	ranges    *rangesSource
 	log       *slog.Logger
 	metrics   *emf.Writer
+	// now is the clock events may not be dated ahead of (time.Now).
+	now func() time.Time
+	// margin is kept free before the invocation's deadline to return the
+	// batch response; reserve is the least time left for which a principal
+	// is still started (see detectors.Engine.Reserve).
+	margin, reserve time.Duration
 }
+
+// Defaults for handler.margin and handler.reserve: a principal costs one
+// conditional write (SDK retries included, at most a few seconds) and
+// possibly a publication.
+const (
+	defaultMargin  = 2 * time.Second
+	defaultReserve = 5 * time.Second
+)
 
 // Handle processes one SQS batch; see the package doc for what is retried.
 func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
 	var resp lambdaevents.SQSEventResponse
 	start := time.Now()
+	if d, ok := ctx.Deadline(); ok {
+		// Everything below ends before the deadline less the margin, so
+		// the response listing what was not finished always gets out.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-h.margin))
+		defer cancel()
+	}
 	log := h.log
 	engLog := h.log
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -57,7 +73,7 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	if err != nil {
 		return resp, err
 	}
-	norm := &events.Normalizer{Ranges: h.ranges, Keying: cfg.Keying}
+	norm := &events.Normalizer{Ranges: h.ranges.Current(ctx), Keying: cfg.Keying}
 
 	skipped := map[events.SkipReason]int{}
 	msgsOf := map[string][]string{} // event ID -> message IDs carrying it
@@ -113,8 +129,12 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	if hasCapacity {
 		read0, write0 = cc.ConsumedCapacity()
 	}
-	ps := newPublishingStore(h.store, h.publisher)
-	eng := detectors.NewEngine(cfg, ps, engLog)
+	eng := detectors.NewEngine(cfg, h.store, engLog)
+	eng.Publisher = h.publisher // publish, then commit: see detectors.Engine
+	eng.Reserve = h.reserve
+	if h.now != nil {
+		eng.Clock = h.now
+	}
 	res, err := eng.Process(ctx, evs)
 	if err != nil {
 		// The store is unreachable: the whole batch comes back.
@@ -127,10 +147,6 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 			failed[mid] = true
 		}
 	}
-	for _, pf := range ps.failures {
-		log.WarnContext(ctx, "finding not published, its messages return to the queue",
-			"finding_id", pf.finding.ID, "detector", pf.finding.Detector, "severity", pf.finding.Severity.String(), "error", pf.err)
-	}
 	ids := make([]string, 0, len(failed))
 	for id := range failed {
 		ids = append(ids, id)
@@ -139,14 +155,15 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	for _, id := range ids {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, lambdaevents.SQSBatchItemFailure{ItemIdentifier: id})
 	}
-	for _, p := range ps.published {
+	for _, p := range res.Published {
 		log.InfoContext(ctx, "finding published", "finding_id", p.ID, "detector", p.Detector, "severity", p.Severity.String(),
 			"principal", p.Principal, "title", p.Title)
 	}
 
 	h.emit(ctx, len(evs), skipped, res, hasCapacity, cc, read0, write0)
 	log.InfoContext(ctx, "batch done", "messages", len(ev.Records), "events", len(evs), "updates", len(res.Updates),
-		"published", len(ps.published), "failed_messages", len(ids), "conflicts", res.Conflicts,
+		"published", len(res.Published), "failed_messages", len(ids), "deferred_events", res.Deferred,
+		"future_events", res.Future, "conflicts", res.Conflicts,
 		"duration_ms", time.Since(start).Milliseconds())
 	return resp, nil
 }
@@ -160,8 +177,11 @@ func (h *handler) emit(ctx context.Context, processed int, skipped map[events.Sk
 		}
 	}
 	base := []emf.Metric{
-		{Name: "EventsProcessed", Unit: emf.Count, Value: float64(processed)},
+		{Name: "EventsProcessed", Unit: emf.Count, Value: float64(processed - res.Future)},
 		{Name: "Conflicts", Unit: emf.Count, Value: float64(res.Conflicts)},
+		{Name: "EventsDeferred", Unit: emf.Count, Value: float64(res.Deferred)},
+		{Name: "PublishFailures", Unit: emf.Count, Value: float64(res.PublishFailures)},
+		{Name: "UnusableStates", Unit: emf.Count, Value: float64(res.Unusable)},
 	}
 	if hasCapacity {
 		// Deltas of the store's counters; with concurrent invokes in one
@@ -172,6 +192,9 @@ func (h *handler) emit(ctx context.Context, processed int, skipped map[events.Sk
 			emf.Metric{Name: "WriteCapacityUnits", Unit: emf.Count, Value: w - write0})
 	}
 	put(nil, base...)
+	if res.Future > 0 {
+		skipped[events.SkipFuture] += res.Future
+	}
 	reasons := make([]string, 0, len(skipped))
 	for r := range skipped {
 		reasons = append(reasons, string(r))
@@ -201,86 +224,4 @@ func (h *handler) emit(ctx context.Context, processed int, skipped map[events.Sk
 		put(map[string]string{"Detector": k.detector, "Severity": k.severity},
 			emf.Metric{Name: "Findings", Unit: emf.Count, Value: float64(findings[k])})
 	}
-}
-
-// publishingStore wraps the baseline store so that findings are published
-// before the state that records them as routed is written ("publish, then
-// commit"): see the package doc. It serves one invocation; the engine
-// calls it from one goroutine.
-type publishingStore struct {
-	detectors.Store
-	pub publisher
-	// routed holds, per principal loaded, the severity each case had
-	// already routed when it was loaded (-1: none).
-	routed map[string]map[string]int
-	// sent holds the severity published per finding ID in this
-	// invocation, so a conflict retry does not publish again.
-	sent      map[string]int
-	published []detectors.Finding
-	failures  []publishFailure
-}
-
-type publishFailure struct {
-	finding detectors.Finding
-	err     error
-}
-
-// PublishError is returned by the store's Save when a finding could not
-// be published: the engine then leaves the principal's state unwritten and
-// lists its events as failed, so their messages come back and the finding
-// is computed and published again.
-type PublishError struct {
-	FindingID string
-	Err       error
-}
-
-func (e *PublishError) Error() string { return "publish finding " + e.FindingID + ": " + e.Err.Error() }
-func (e *PublishError) Unwrap() error { return e.Err }
-
-func newPublishingStore(s detectors.Store, p publisher) *publishingStore {
-	return &publishingStore{Store: s, pub: p, routed: map[string]map[string]int{}, sent: map[string]int{}}
-}
-
-// Load implements detectors.Store, remembering what each case had routed.
-func (s *publishingStore) Load(ctx context.Context, keys []string) (map[string]*detectors.State, error) {
-	states, err := s.Store.Load(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		m := map[string]int{}
-		if st := states[k]; st != nil {
-			for _, cs := range st.Cases {
-				m[cs.Finding.ID] = cs.Routed
-			}
-		}
-		s.routed[k] = m
-	}
-	return states, nil
-}
-
-// Save implements detectors.Store: it publishes every finding whose routed
-// severity rose since load (a new finding, or an escalation), then writes
-// the state. If a publication fails the state is not written.
-func (s *publishingStore) Save(ctx context.Context, st *detectors.State) error {
-	before := s.routed[st.Baseline.Key]
-	for _, cs := range st.Cases {
-		prev, ok := before[cs.Finding.ID]
-		if !ok {
-			prev = -1
-		}
-		if cs.Routed <= prev {
-			continue
-		}
-		if sev, ok := s.sent[cs.Finding.ID]; ok && sev >= cs.Routed {
-			continue
-		}
-		if err := s.pub.Publish(ctx, cs.Finding); err != nil {
-			s.failures = append(s.failures, publishFailure{finding: cs.Finding, err: err})
-			return &PublishError{FindingID: cs.Finding.ID, Err: err}
-		}
-		s.sent[cs.Finding.ID] = cs.Routed
-		s.published = append(s.published, cs.Finding)
-	}
-	return s.Store.Save(ctx, st)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
+	dt "github.com/trailwatch/trailwatch/detectors/detectorstest"
 )
 
 const attackPrincipalARN = "arn:aws:iam::111122223333:user/svc-backup"
@@ -101,7 +102,7 @@ func TestAttackPublishedOnceRedeliverySilent(t *testing.T) {
 func TestPublishFailureRedeliveredPublishesOnce(t *testing.T) {
 	s := loadSample(t)
 	pub := &fakePublisher{}
-	store := newCodecStore()
+	store := dt.NewCodecStore()
 	h, out := newTestHandler(store, pub)
 	feedHistory(t, h, s)
 	before := len(pub.findings())
@@ -159,7 +160,7 @@ func TestPublishFailureRedeliveredPublishesOnce(t *testing.T) {
 func TestPartialPublishFailureOnlyThatPrincipal(t *testing.T) {
 	s := loadSample(t)
 	pub := &fakePublisher{}
-	h, _ := newTestHandler(newCodecStore(), pub)
+	h, _ := newTestHandler(dt.NewCodecStore(), pub)
 	feedHistory(t, h, s)
 	// A batch mixing the attack with an unrelated principal's event
 	// (a brand-new principal: no finding while learning).

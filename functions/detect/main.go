@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -47,7 +48,7 @@ func run() error {
 		if s.ipRanges != "" {
 			// The parse allocates a few MB of garbage: no GC cycles for it.
 			old := debug.SetGCPercent(-1)
-			l.ranges, l.err = events.LoadIPRangesFile(s.ipRanges)
+			l.ranges, l.err = loadBundled(s.ipRanges)
 			debug.SetGCPercent(old)
 		}
 		rangesCh <- l
@@ -62,10 +63,19 @@ func run() error {
 		now: time.Now, log: log, metrics: metrics,
 	}
 	l := <-rangesCh
-	if l.err != nil {
-		return fmt.Errorf("AWS_IP_RANGES_FILE: %w", l.err)
+	var s3Client s3GetAPI
+	if s.rangesBucket != "" {
+		s3Client = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = s.s3PathStyle })
 	}
-	ranges := l.ranges
+	switch {
+	case l.err != nil && s3Client == nil:
+		return fmt.Errorf("AWS_IP_RANGES_FILE: %w", l.err)
+	case l.err != nil:
+		// The bucket copy can still supply the ranges on the first invoke.
+		_ = metrics.Count("IPRangesRefreshFailures", 1, nil)
+		log.Error("bundled AWS ip ranges unreadable, relying on the bucket copy", "file", s.ipRanges, "error", l.err)
+	}
+	ranges := newRangesSource(s3Client, s.rangesBucket, s.rangesKey, s.rangesTTL, l.ranges, log, metrics)
 	h := &handler{
 		store:     store,
 		publisher: &notify.SNSPublisher{Client: sns.NewFromConfig(awsCfg), TopicARN: s.topicARN},
@@ -73,9 +83,13 @@ func run() error {
 		ranges:    ranges,
 		log:       log,
 		metrics:   metrics,
+		now:       time.Now,
+		margin:    defaultMargin,
+		reserve:   defaultReserve,
 	}
 	log.Info("detect starting", "table", s.table, "topic", s.topicARN, "config_parameter", s.configName,
-		"config_ttl", s.configTTL.String(), "ip_ranges", ranges.Len())
+		"config_ttl", s.configTTL.String(), "ip_ranges", l.ranges.Len(), "ip_ranges_sync_token", l.ranges.SyncToken(),
+		"ip_ranges_bucket", s.rangesBucket, "ip_ranges_key", s.rangesKey, "ip_ranges_ttl", s.rangesTTL.String())
 	lambda.Start(h.Handle)
 	return nil
 }

@@ -35,7 +35,6 @@ import (
 const (
 	table          = "trailwatch-e2e"
 	attackedARN    = "arn:aws:iam::111122223333:user/svc-backup"
-	ticketPolicy   = `{"severity":["HIGH","CRITICAL"]}`
 	selectedAttack = 14 // the attack's 17 records minus 3 successful read-only calls
 )
 
@@ -79,7 +78,8 @@ func TestPipeline(t *testing.T) {
 	}
 
 	// SNS: the alert topic, an HTTP subscription that sees every
-	// publication, and the tickets queue with the HIGH+ filter policy.
+	// publication, and the tickets queue with the deployed filter policy
+	// (ticket = true, which detect sets from routing.ticket_min_severity).
 	snsEndpoint := testenv.Goaws(t)
 	snsClient := sns.New(sns.Options{
 		BaseEndpoint: aws.String(snsEndpoint), Region: testenv.GoawsRegion,
@@ -106,7 +106,7 @@ func TestPipeline(t *testing.T) {
 	if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
 		Endpoint:   aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", testenv.GoawsRegion, testenv.GoawsAccountID, queue)),
-		Attributes: map[string]string{"FilterPolicy": ticketPolicy},
+		Attributes: map[string]string{"FilterPolicy": deployedFilter(t, "notify")},
 	}); err != nil {
 		t.Fatalf("Subscribe sqs: %v", err)
 	}
@@ -188,7 +188,8 @@ func TestPipeline(t *testing.T) {
 			attrs[k] = v.Value
 		}
 		want := map[string]string{notify.AttrSeverity: f.Severity.String(), notify.AttrDetector: f.Detector,
-			notify.AttrAccountID: f.AccountID, notify.AttrMode: string(f.Mode)}
+			notify.AttrAccountID: f.AccountID, notify.AttrMode: string(f.Mode),
+			notify.AttrTicket: fmt.Sprint(f.Severity >= detectors.SeverityHigh)}
 		if fmt.Sprint(attrs) != fmt.Sprint(want) || f.AccountID != "111122223333" || f.Mode != detectors.ModeAlert {
 			t.Errorf("finding %s: attributes %v, want %v", f.ID, attrs, want)
 		}
@@ -216,7 +217,7 @@ func TestPipeline(t *testing.T) {
 	}
 	t.Logf("dynalite: %d item(s) for svc-backup: %v", len(items), items)
 
-	// 3. The tickets queue (filter: HIGH, CRITICAL) feeds notify.
+	// 3. The tickets queue (the default ticket minimum is HIGH) feeds notify.
 	queued := receiveTickets()
 	wantTickets := 0
 	for _, f := range attackFindings {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/trailwatch/trailwatch/infra/internal/findings"
+	"github.com/trailwatch/trailwatch/infra/internal/ipranges"
 	"github.com/trailwatch/trailwatch/infra/internal/lambdafn"
 	"github.com/trailwatch/trailwatch/infra/internal/state"
 	"github.com/trailwatch/trailwatch/infra/internal/thresholds"
@@ -35,6 +36,9 @@ type Props struct {
 	// MaxConcurrency caps the concurrent invocations the queue drives
 	// (minimum 2), without reserving account concurrency.
 	MaxConcurrency int
+	// IPRanges supplies AWS's address ranges: the bundled file and the
+	// bucket copy the function refreshes from.
+	IPRanges *ipranges.IPRanges
 }
 
 // Detection is the constructed detection concern.
@@ -44,15 +48,19 @@ type Detection struct {
 
 // New creates the detection construct id.
 func New(scope constructs.Construct, id string, p Props) *Detection {
+	environment := map[string]string{
+		"TABLE_NAME":       *p.State.Table.TableName(),
+		"TOPIC_ARN":        *p.Topic.Topic.TopicArn(),
+		"CONFIG_PARAMETER": *p.Thresholds.Parameter.ParameterName(),
+		"LOG_LEVEL":        p.LogLevel,
+	}
+	for k, v := range p.IPRanges.DetectEnvironment() {
+		environment[k] = v
+	}
 	fn := lambdafn.New(scope, id, lambdafn.Props{
-		Description: "Trailwatch detect: scores CloudTrail events against per-principal baselines",
-		CodeDir:     p.CodeDir,
-		Environment: map[string]string{
-			"TABLE_NAME":       *p.State.Table.TableName(),
-			"TOPIC_ARN":        *p.Topic.Topic.TopicArn(),
-			"CONFIG_PARAMETER": *p.Thresholds.Parameter.ParameterName(),
-			"LOG_LEVEL":        p.LogLevel,
-		},
+		Description:         "Trailwatch detect: scores CloudTrail events against per-principal baselines",
+		CodeDir:             p.CodeDir,
+		Environment:         environment,
 		LogRetentionDays:    p.LogRetentionDays,
 		Timeout:             Timeout,
 		MemoryMB:            512,
@@ -62,6 +70,7 @@ func New(scope constructs.Construct, id string, p Props) *Detection {
 	p.State.GrantDetect(grantee)
 	p.Topic.GrantPublish(grantee)
 	p.Thresholds.GrantRead(grantee)
+	p.IPRanges.GrantRead(grantee)
 
 	src := &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(float64(p.BatchSize)),

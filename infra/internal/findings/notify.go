@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -14,6 +15,10 @@ import (
 	"github.com/trailwatch/trailwatch/infra/internal/lambdafn"
 	"github.com/trailwatch/trailwatch/infra/internal/secure"
 )
+
+// TicketAttribute is the SNS message attribute the detect function sets to
+// "true" on findings that open a ticket (notify.AttrTicket).
+const TicketAttribute = "ticket"
 
 // NotifyTimeout of one notify invocation (webhook retries included).
 var NotifyTimeout = awscdk.Duration_Seconds(jsii.Number(30))
@@ -57,9 +62,19 @@ func NewNotify(scope constructs.Construct, id string, p NotifyProps) *Notify {
 	n.SubscriptionDLQ = secure.NewDeadLetterQueue(c, "SubscriptionDLQ", n.Key)
 	// Adds the queue policies (sqs:SendMessage for sns.amazonaws.com from this
 	// topic only) and the key statement SNS needs, scoped to the topic ARN.
+	//
+	// Only findings that open a ticket reach the queue: the detect function
+	// decides it per publication from the live config (routing.
+	// ticket_min_severity, hot reloaded) and says so in the message
+	// attribute ticket; this filter is the same for every config.
 	p.Topic.Topic.AddSubscription(awssnssubscriptions.NewSqsSubscription(n.Queue, &awssnssubscriptions.SqsSubscriptionProps{
 		RawMessageDelivery: jsii.Bool(false),
 		DeadLetterQueue:    n.SubscriptionDLQ,
+		FilterPolicy: &map[string]awssns.SubscriptionFilter{
+			TicketAttribute: awssns.SubscriptionFilter_StringFilter(&awssns.StringConditions{
+				Allowlist: jsii.Strings("true"),
+			}),
+		},
 	}))
 
 	n.Secret = awssecretsmanager.NewSecret(c, jsii.String("WebhookSecret"), &awssecretsmanager.SecretProps{

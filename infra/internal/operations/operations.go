@@ -29,6 +29,7 @@ const (
 	MetricWebhookLatency       = "WebhookLatency"
 	MetricWebhookFailures      = "WebhookFailures"
 	MetricConfigReloadFailures = "ConfigReloadFailures" // no dimensions
+	MetricUnusableStates       = "UnusableStates"       // no dimensions
 )
 
 // NamedQueue is a queue with the name its alarm carries.
@@ -117,6 +118,13 @@ func New(scope constructs.Construct, id string, p Props) *Operations {
 		"The detect function could not load or validate the thresholds parameter and keeps its previous configuration. Run `trailwatch validate` on the deployed YAML.",
 		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 			Namespace: jsii.String(Namespace), MetricName: jsii.String(MetricConfigReloadFailures),
+			Period: five, Statistic: jsii.String("Sum"),
+		}),
+		0)
+	add(MetricUnusableStates,
+		"The detect function met baselines written by a newer Trailwatch model than the deployed code (a rollback, or an old replay --store dynamodb pointed at this table): their principals' events fail to the DLQ instead of wiping them. Deploy the newer version, then redrive the DLQ.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(Namespace), MetricName: jsii.String(MetricUnusableStates),
 			Period: five, Statistic: jsii.String("Sum"),
 		}),
 		0)
