@@ -91,7 +91,11 @@ func TestDynamoDBParityWithMemory(t *testing.T) {
 	n := float64(selected)
 	t.Logf("%d findings equal; %d selected events; %.1f RCU, %.1f WCU; %.3f RCU and %.3f WCU per event",
 		len(want), selected, rcu, wcu, rcu/n, wcu/n)
-	if rcu/n > 0.25 || wcu/n > 0.25 {
-		t.Errorf("over the cost goal of 0.25 RCU and 0.25 WCU per event")
+	// The write goal rose from 0.25 to 0.28 WCU when a baseline began to
+	// remember a whole deployed batch of event IDs (detectors.
+	// RecentEventIDs, 4 bytes each) so that redelivery never double counts:
+	// on the sample 32 IDs cost 0.236, 64 cost 0.255, 128 cost 0.269.
+	if rcu/n > 0.25 || wcu/n > 0.28 {
+		t.Errorf("over the cost goal of 0.25 RCU and 0.28 WCU per event")
 	}
 }
