@@ -1,6 +1,7 @@
 // Package config reads and validates thresholds.yaml, the configuration
 // analysts tune: detector modes, thresholds and severity bands, learning and
-// forgetting, principal keying, suppressions and routing. Files are checked
+// forgetting, principal keying, suppressions, routing, and high-risk rules
+// (added, overridden or disabled; see detectors.CompileRules). Files are checked
 // against an embedded JSON Schema and then for meaning, with line numbers in
 // every message.
 package config
@@ -202,6 +203,13 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 		cfg.Detectors[id] = dc
 	}
 	cfg.Suppressions = f.Suppressions
+	if rules := mapValue(doc, "rules"); rules != nil && len(rules.Content) > 0 {
+		set, errs := detectors.CompileRules(rules.Content, name)
+		for _, err := range errs {
+			problems = append(problems, Problem{Line: leadingLine(err.Error()), Message: stripLine(err.Error())})
+		}
+		cfg.Rules = set
+	}
 	for _, err := range cfg.Prepare() {
 		problems = append(problems, Problem{Line: leadingLine(err.Error()), Message: stripLine(err.Error())})
 	}

@@ -2,10 +2,13 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/trailwatch/trailwatch/detectors"
 )
@@ -41,6 +44,12 @@ func TestParse(t *testing.T) {
 		{name: "expired suppression is a warning", doc: "version: 1\nsuppressions:\n  - name: old\n    api: \"iam:*\"\n    reason: migration\n    expires: 2026-01-31\n", wantLines: []string{"line 3"}, wantMsg: "expired", warn: true},
 		{name: "not YAML", doc: "version: [1\n", wantLines: []string{"line"}, wantMsg: "YAML"},
 		{name: "empty", doc: "", wantMsg: "empty"},
+		{name: "rule override and disable", doc: "version: 1\nrules:\n  - id: s3-delete-bucket\n    base_score: 0.9\n  - id: logs-delete-log-group\n    enabled: false\n"},
+		{name: "rule with an unknown condition", doc: "version: 1\nrules:\n  - id: mine\n    apis: [ssm:PutParameter]\n    when:\n      - param_equals: {path: type, value: SecureString}\n      - looks_bad: true\n    category: c\n    base_score: 0.5\n", wantLines: []string{"line 7"}, wantMsg: `unknown condition "looks_bad"`},
+		{name: "rule with a bad api", doc: "version: 1\nrules:\n  - id: mine\n    apis: [PutParameter]\n", wantLines: []string{"line 4"}, wantMsg: "/rules/0/apis/0"},
+		{name: "rule with an unknown field", doc: "version: 1\nrules:\n  - id: mine\n    severity: HIGH\n", wantLines: []string{"line 3"}, wantMsg: "severity"},
+		{name: "new rule without examples", doc: "version: 1\nrules:\n  - id: mine\n    apis: [ssm:PutParameter]\n    category: c\n    base_score: 0.5\n", wantLines: []string{"line 3"}, wantMsg: "positive and one negative example"},
+		{name: "override that breaks a rule", doc: "version: 1\nrules:\n  - id: s3-delete-bucket\n    message: gone {bucket}\n", wantLines: []string{"line 3"}, wantMsg: "unknown placeholder {bucket}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,5 +113,49 @@ func TestInfraFallbackIsValid(t *testing.T) {
 	}
 	if _, _, err := Parse("infra default", m[1], now); err != nil {
 		t.Errorf("the CDK app's fallback config is rejected: %v", err)
+	}
+}
+
+// TestRulesApply: rules in the config reach the detection config; without
+// any, the built-in catalog is used (Rules nil).
+func TestRulesApply(t *testing.T) {
+	cfg, _, err := Parse("t.yaml", []byte("version: 1\nrules:\n  - id: logs-delete-log-group\n    enabled: false\n"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Rules == nil {
+		t.Fatal("rules not compiled")
+	}
+	for _, r := range cfg.Rules.Rules() {
+		if r.ID == "logs-delete-log-group" && (r.On() || r.Source != "t.yaml" || r.Line != 3) {
+			t.Errorf("override: on %v source %q line %d", r.On(), r.Source, r.Line)
+		}
+	}
+	if Default().Rules != nil {
+		t.Error("the default config should use the built-in catalog")
+	}
+}
+
+// TestBuiltinCatalogMatchesSchema: the embedded rule files are valid
+// under the schema users' rules are checked against.
+func TestBuiltinCatalogMatchesSchema(t *testing.T) {
+	files, err := filepath.Glob("../detectors/rules/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("catalog files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root yaml.Node
+		if err := yaml.Unmarshal(b, &root); err != nil {
+			t.Fatal(err)
+		}
+		doc := root.Content[0]
+		doc.Content = append([]*yaml.Node{{Kind: yaml.ScalarNode, Value: "version"}, {Kind: yaml.ScalarNode, Tag: "!!int", Value: "1"}}, doc.Content...)
+		for _, p := range schemaProblems(doc) {
+			t.Errorf("%s: %s", f, p)
+		}
 	}
 }

@@ -16,9 +16,14 @@ import (
 // escalate, expose data or destroy it, judged against whether this
 // principal has done them before.
 //
+// The rules are data (Rule, rules/*.yaml embedded, extended and
+// overridden by the config's RuleSet): the first rule whose APIs match and
+// whose conditions hold judges a call; this file keeps the predicates the
+// conditions name (vocabulary in rules.go) and the scoring.
+//
 // Scoring: each rule has a base score (how dangerous the action is when
-// its parameters make it so; the rule inspects requestParameters where the
-// risk depends on them, e.g. a bucket policy granting "*"). The base is
+// its parameters make it so; its conditions inspect requestParameters where
+// the risk depends on them, e.g. a bucket policy granting "*"). The base is
 // weighed by the principal's own history of the same API:
 // 1 / (1 + ln(1 + days it was done before)), so the first time counts in
 // full and the hundredth about a sixth. A failed call counts 40%. The first
@@ -45,28 +50,6 @@ func (HighRiskAction) ID() string { return IDHighRiskAction }
 // Summary describes the detector.
 func (HighRiskAction) Summary() string {
 	return "Logging and detection tampering, IAM persistence and escalation, public or cross-account exposure, destruction, root activity and console sign-in without MFA, weighed by whether this principal did it before."
-}
-
-// Risk categories.
-const (
-	catTampering   = "logging and detection tampering"
-	catPersistence = "IAM persistence and privilege escalation"
-	catExposure    = "public or cross-account exposure"
-	catDestruction = "destruction"
-	catRoot        = "root account use"
-	catNoMFA       = "console sign-in without MFA"
-	catOrg         = "leaving the organization"
-	catExecution   = "code execution and lateral movement"
-)
-
-type riskRule struct {
-	api      string // service:EventName; a trailing * matches version suffixes
-	category string
-	base     float64
-	floor    Severity
-	// check inspects the event and says whether the call is risky and
-	// what it did. Nil means always risky.
-	check func(ev *events.Event, p params) verdict
 }
 
 // verdict is a rule check's judgement of one call.
@@ -98,182 +81,28 @@ func unreadable(what string, err error) verdict {
 // safe is the verdict of a call that is not risky.
 var safe = verdict{}
 
-var riskRules = []riskRule{
-	// Logging and detection tampering.
-	{api: "cloudtrail:StopLogging", category: catTampering, base: 0.95, floor: SeverityHigh},
-	{api: "cloudtrail:DeleteTrail", category: catTampering, base: 0.95, floor: SeverityHigh},
-	{api: "cloudtrail:UpdateTrail", category: catTampering, base: 0.55},
-	{api: "cloudtrail:PutEventSelectors", category: catTampering, base: 0.55, check: eventSelectorsReduced},
-	{api: "cloudtrail:DeleteEventDataStore", category: catTampering, base: 0.9, floor: SeverityHigh},
-	{api: "cloudtrail:StopEventDataStoreIngestion", category: catTampering, base: 0.9, floor: SeverityHigh},
-	{api: "guardduty:DeleteDetector", category: catTampering, base: 0.95, floor: SeverityHigh},
-	{api: "guardduty:UpdateDetector", category: catTampering, base: 0.95, floor: SeverityHigh, check: guardDutyDisabled},
-	{api: "guardduty:DisassociateFromMasterAccount", category: catTampering, base: 0.85, floor: SeverityHigh},
-	{api: "guardduty:DisassociateFromAdministratorAccount", category: catTampering, base: 0.85, floor: SeverityHigh},
-	{api: "guardduty:DeleteMembers", category: catTampering, base: 0.7},
-	{api: "guardduty:CreateFilter", category: catTampering, base: 0.6, check: guardDutyArchiveFilter},
-	{api: "securityhub:DisableSecurityHub", category: catTampering, base: 0.95, floor: SeverityHigh},
-	{api: "securityhub:BatchDisableStandards", category: catTampering, base: 0.7},
-	{api: "config:StopConfigurationRecorder", category: catTampering, base: 0.9, floor: SeverityHigh},
-	{api: "config:DeleteConfigurationRecorder", category: catTampering, base: 0.9, floor: SeverityHigh},
-	{api: "config:DeleteDeliveryChannel", category: catTampering, base: 0.8},
-	{api: "ec2:DeleteFlowLogs", category: catTampering, base: 0.85, floor: SeverityHigh},
-	{api: "logs:DeleteLogGroup", category: catTampering, base: 0.45},
-	{api: "access-analyzer:DeleteAnalyzer", category: catTampering, base: 0.7},
-	{api: "macie2:DisableMacie", category: catTampering, base: 0.8},
-	{api: "inspector2:Disable", category: catTampering, base: 0.8},
-	{api: "detective:DeleteGraph", category: catTampering, base: 0.7},
-
-	// IAM persistence and privilege escalation.
-	{api: "iam:CreateUser", category: catPersistence, base: 0.6},
-	{api: "iam:CreateAccessKey", category: catPersistence, base: 0.75, check: accessKeyForAnother},
-	{api: "iam:CreateLoginProfile", category: catPersistence, base: 0.75},
-	{api: "iam:UpdateLoginProfile", category: catPersistence, base: 0.7},
-	{api: "iam:AttachUserPolicy", category: catPersistence, base: 0.9, floor: SeverityHigh, check: adminManagedPolicy},
-	{api: "iam:AttachRolePolicy", category: catPersistence, base: 0.85, floor: SeverityHigh, check: adminManagedPolicy},
-	{api: "iam:AttachGroupPolicy", category: catPersistence, base: 0.85, floor: SeverityHigh, check: adminManagedPolicy},
-	{api: "iam:PutUserPolicy", category: catPersistence, base: 0.9, floor: SeverityHigh, check: adminInlinePolicy},
-	{api: "iam:PutRolePolicy", category: catPersistence, base: 0.85, floor: SeverityHigh, check: adminInlinePolicy},
-	{api: "iam:PutGroupPolicy", category: catPersistence, base: 0.85, floor: SeverityHigh, check: adminInlinePolicy},
-	{api: "iam:CreatePolicyVersion", category: catPersistence, base: 0.9, floor: SeverityHigh, check: adminInlinePolicy},
-	{api: "iam:UpdateAssumeRolePolicy", category: catPersistence, base: 0.9, floor: SeverityHigh, check: trustsOutsideAccount},
-	{api: "iam:CreateRole", category: catPersistence, base: 0.6, check: trustsOutsideAccount},
-	{api: "iam:AddUserToGroup", category: catPersistence, base: 0.6, check: adminGroup},
-	{api: "iam:DeactivateMFADevice", category: catPersistence, base: 0.6},
-	{api: "iam:DeleteVirtualMFADevice", category: catPersistence, base: 0.5},
-	{api: "iam:CreateSAMLProvider", category: catPersistence, base: 0.6},
-	{api: "iam:CreateOpenIDConnectProvider", category: catPersistence, base: 0.55},
-
-	// Public or cross-account exposure.
-	{api: "s3:PutBucketPolicy", category: catExposure, base: 0.9, floor: SeverityHigh, check: grantsEveryone},
-	{api: "s3:PutBucketAcl", category: catExposure, base: 0.85, floor: SeverityHigh, check: publicACL},
-	{api: "s3:CreateBucket", category: catExposure, base: 0.85, floor: SeverityHigh, check: publicACL},
-	{api: "s3:PutObjectAcl", category: catExposure, base: 0.65, check: publicACL},
-	{api: "s3:PutBucketPublicAccessBlock", category: catExposure, base: 0.7, check: publicAccessBlockRelaxed},
-	{api: "s3:DeleteBucketPublicAccessBlock", category: catExposure, base: 0.7},
-	{api: "s3control:PutPublicAccessBlock", category: catExposure, base: 0.75, check: publicAccessBlockRelaxed},
-	{api: "s3control:DeletePublicAccessBlock", category: catExposure, base: 0.75},
-	{api: "ec2:ModifySnapshotAttribute", category: catExposure, base: 0.9, floor: SeverityHigh, check: sharedOut},
-	{api: "ec2:ModifyImageAttribute", category: catExposure, base: 0.85, floor: SeverityHigh, check: sharedOut},
-	{api: "rds:ModifyDBSnapshotAttribute", category: catExposure, base: 0.9, floor: SeverityHigh, check: sharedOut},
-	{api: "rds:ModifyDBClusterSnapshotAttribute", category: catExposure, base: 0.9, floor: SeverityHigh, check: sharedOut},
-	{api: "ec2:AuthorizeSecurityGroupIngress", category: catExposure, base: 0.7, check: openToWorld},
-	// A rule changed by ID may be ingress or egress: judged as ingress.
-	{api: "ec2:ModifySecurityGroupRules", category: catExposure, base: 0.7, check: openToWorld},
-	// Egress to the world is common (the default rule); new egress to it
-	// is a weak exfiltration signal, LOW on its own.
-	{api: "ec2:AuthorizeSecurityGroupEgress", category: catExposure, base: 0.3, check: openToWorld},
-	{api: "lambda:AddPermission*", category: catExposure, base: 0.8, check: grantsEveryone},
-	{api: "kms:PutKeyPolicy", category: catExposure, base: 0.8, check: grantsEveryone},
-	{api: "secretsmanager:PutResourcePolicy", category: catExposure, base: 0.8, check: grantsEveryone},
-	{api: "ecr:SetRepositoryPolicy", category: catExposure, base: 0.7, check: grantsEveryone},
-
-	// Destruction.
-	{api: "kms:ScheduleKeyDeletion", category: catDestruction, base: 0.8, floor: SeverityMedium},
-	{api: "kms:DisableKey", category: catDestruction, base: 0.6},
-	{api: "s3:DeleteBucket", category: catDestruction, base: 0.5},
-	{api: "backup:DeleteBackupVault", category: catDestruction, base: 0.6},
-	{api: "backup:DeleteRecoveryPoint", category: catDestruction, base: 0.55},
-	{api: "rds:DeleteDBCluster", category: catDestruction, base: 0.5},
-	{api: "rds:DeleteDBInstance", category: catDestruction, base: 0.45},
-
-	{api: "organizations:LeaveOrganization", category: catOrg, base: 0.95, floor: SeverityHigh},
-	{api: "organizations:DetachPolicy", category: catTampering, base: 0.6},
-	{api: "organizations:DeletePolicy", category: catTampering, base: 0.6},
-	{api: "s3:PutBucketVersioning", category: catDestruction, base: 0.5, check: versioningSuspended},
-	{api: "ec2:DisableEbsEncryptionByDefault", category: catExposure, base: 0.6},
-	{api: "iam:DeleteAccountPasswordPolicy", category: catPersistence, base: 0.5},
-	{api: "rds:ModifyDBInstance", category: catPersistence, base: 0.6, check: masterPasswordReset},
-	{api: "rds:ModifyDBCluster", category: catPersistence, base: 0.6, check: masterPasswordReset},
-	{api: "ec2:ModifyInstanceAttribute", category: catPersistence, base: 0.55, check: userDataChanged},
-	{api: "lambda:CreateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
-	{api: "lambda:UpdateFunctionUrlConfig*", category: catExposure, base: 0.7, check: functionURLWithoutAuth},
-	{api: "ram:CreateResourceShare", category: catExposure, base: 0.6, check: externalShare},
-
-	// Execution and lateral movement: routine for the roles that deploy,
-	// telling for a principal that never did it (weighed by history).
-	{api: "lambda:UpdateFunctionCode*", category: catExecution, base: 0.35},
-	{api: "lambda:UpdateFunctionConfiguration*", category: catExecution, base: 0.3},
-	{api: "ssm:SendCommand", category: catExecution, base: 0.35},
-	{api: "ssm:StartSession", category: catExecution, base: 0.3},
-	{api: "ec2:ImportKeyPair", category: catExecution, base: 0.3},
-	{api: "ec2-instance-connect:SendSSHPublicKey", category: catExecution, base: 0.35},
-}
-
-// ruleIndex maps exact API names to rules; rules ending in * are prefixes.
-var ruleIndex, rulePrefixes = func() (map[string]*riskRule, []*riskRule) {
-	m := map[string]*riskRule{}
-	var p []*riskRule
-	for i := range riskRules {
-		r := &riskRules[i]
-		if strings.HasSuffix(r.api, "*") {
-			p = append(p, r)
-		} else {
-			m[r.api] = r
-		}
-	}
-	return m, p
-}()
-
-func findRule(api string) *riskRule {
-	if r, ok := ruleIndex[api]; ok {
-		return r
-	}
-	for _, r := range rulePrefixes {
-		if strings.HasPrefix(api, strings.TrimSuffix(r.api, "*")) {
-			return r
-		}
-	}
-	return nil
-}
-
 // Check implements Detector.
 func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
-	var (
-		category string
-		base     float64
-		floor    Severity
-		what     string
-		note     string
-	)
-	switch {
-	case ev.PrincipalType == "Root" && ev.ConsoleSignIn:
-		category, base, floor = catRoot, 0.6, SeverityMedium
-		what = "signed in to the console as root with MFA"
-		if !ev.MFA {
-			base, floor = 0.95, SeverityHigh
-			what = "signed in to the console as root WITHOUT MFA"
-		}
-	case ev.PrincipalType == "Root":
-		category, base, floor = catRoot, 0.7, SeverityMedium
-		what = "used the root account to call " + ev.API
-	case ev.ConsoleSignIn && ev.Record.EventName == "ConsoleLogin" && !ev.MFA && ev.PrincipalType == "IAMUser":
-		if ev.ErrorCode != "" || ev.SignInFailed {
-			return nil
-		}
-		category, base, floor = catNoMFA, 0.6, SeverityMedium
-		what = "signed in to the console without MFA"
-	default:
-		r := findRule(ev.API)
-		if r == nil {
-			return nil
-		}
-		category, base, floor = r.category, r.base, r.floor
+	rules := DefaultRules()
+	if c.Config != nil && c.Config.Rules != nil {
+		rules = c.Config.Rules
+	}
+	p := &params{raw: ev.Record.RequestParameters}
+	r, v := rules.find(ev, p)
+	if r == nil {
+		return nil
+	}
+	category, base, floor, note := r.Category, r.BaseScore, r.Floor, v.note
+	what := v.what
+	if what == "" {
 		what = "called " + ev.API
-		if r.check != nil {
-			v := r.check(ev, params{raw: ev.Record.RequestParameters})
-			if !v.risky {
-				return nil
-			}
-			if v.what != "" {
-				what = v.what
-			}
-			note = v.note
-			if v.lesser {
-				base = math.Min(base, lesserBase)
-				floor = min(floor, SeverityMedium)
-			}
-		}
+	}
+	if r.Message != "" {
+		what = renderMessage(r.Message, ev, p, what)
+	}
+	if v.lesser {
+		base = math.Min(base, lesserBase)
+		floor = min(floor, SeverityMedium)
 	}
 	b := c.Baseline
 	daysBefore := 0
@@ -320,6 +149,7 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 			"history_weight":   round4(weight),
 			"failed":           failed,
 			"error_code":       ev.ErrorCode,
+			"rule":             r.ID,
 		},
 	}}
 }
@@ -348,7 +178,7 @@ func (p *params) str(key string) string {
 	return ""
 }
 
-func eventSelectorsReduced(_ *events.Event, p params) verdict {
+func eventSelectorsReduced(_ *events.Event, p *params, _ *Condition) verdict {
 	m := p.get()
 	for _, sel := range asSlice(m["eventSelectors"]) {
 		s, _ := sel.(map[string]any)
@@ -367,36 +197,7 @@ func asSlice(v any) []any {
 	return s
 }
 
-func versioningSuspended(_ *events.Event, p params) verdict {
-	cfg, _ := p.get()["VersioningConfiguration"].(map[string]any)
-	if strings.EqualFold(asString(cfg["Status"]), "Suspended") {
-		return risky("suspended versioning on bucket " + p.str("bucketName"))
-	}
-	return safe
-}
-
-func masterPasswordReset(_ *events.Event, p params) verdict {
-	if _, ok := p.get()["masterUserPassword"]; ok {
-		return risky("reset the master password of database " + firstNonEmpty(p.str("dBInstanceIdentifier"), p.str("dBClusterIdentifier")))
-	}
-	return safe
-}
-
-func userDataChanged(_ *events.Event, p params) verdict {
-	if _, ok := p.get()["userData"]; ok {
-		return risky("changed the user data (boot script) of instance " + p.str("instanceId"))
-	}
-	return safe
-}
-
-func functionURLWithoutAuth(_ *events.Event, p params) verdict {
-	if strings.EqualFold(p.str("authType"), "NONE") {
-		return risky("exposed function " + p.str("functionName") + " through a URL without authentication")
-	}
-	return safe
-}
-
-func externalShare(_ *events.Event, p params) verdict {
+func externalShare(_ *events.Event, p *params, _ *Condition) verdict {
 	if v, ok := p.get()["allowExternalPrincipals"].(bool); ok && !v {
 		return safe
 	}
@@ -408,21 +209,7 @@ func externalShare(_ *events.Event, p params) verdict {
 	return safe
 }
 
-func guardDutyDisabled(_ *events.Event, p params) verdict {
-	if v, ok := p.get()["enable"].(bool); ok && !v {
-		return risky("disabled the GuardDuty detector")
-	}
-	return safe
-}
-
-func guardDutyArchiveFilter(_ *events.Event, p params) verdict {
-	if strings.EqualFold(p.str("action"), "ARCHIVE") {
-		return risky("created a GuardDuty filter that auto-archives findings")
-	}
-	return safe
-}
-
-func accessKeyForAnother(ev *events.Event, p params) verdict {
+func accessKeyForAnother(ev *events.Event, p *params, _ *Condition) verdict {
 	target := p.str("userName")
 	if target == "" {
 		// No userName: the caller's own key; only IAM users have one.
@@ -439,7 +226,7 @@ func accessKeyForAnother(ev *events.Event, p params) verdict {
 
 var adminPolicyNames = regexp.MustCompile(`(?i)(AdministratorAccess|IAMFullAccess|PowerUserAccess|:policy/.*admin)`)
 
-func adminManagedPolicy(_ *events.Event, p params) verdict {
+func adminManagedPolicy(_ *events.Event, p *params, _ *Condition) verdict {
 	arn := p.str("policyArn")
 	if !adminPolicyNames.MatchString(arn) {
 		return safe
@@ -479,7 +266,7 @@ func readPolicy(v any) (pol *Policy, ok bool, err error) {
 // group or managed policy version by Policy.Privilege: administrator and
 // escalation grants are the rule's full risk, broad data access its lesser
 // form.
-func adminInlinePolicy(_ *events.Event, p params) verdict {
+func adminInlinePolicy(_ *events.Event, p *params, _ *Condition) verdict {
 	target := firstNonEmpty(p.str("userName"), p.str("roleName"), p.str("groupName"), p.str("policyArn"))
 	pol, ok, err := readPolicy(p.get()["policyDocument"])
 	switch {
@@ -501,7 +288,7 @@ func adminInlinePolicy(_ *events.Event, p params) verdict {
 // trustsOutsideAccount judges a role trust policy: assumable by anyone (a
 // public principal no condition confines, see Statement.GrantsPublic) or
 // by a principal of another account.
-func trustsOutsideAccount(ev *events.Event, p params) verdict {
+func trustsOutsideAccount(ev *events.Event, p *params, _ *Condition) verdict {
 	role := p.str("roleName")
 	pol, ok, err := readPolicy(policyParam(p.get(), "policyDocument", "assumeRolePolicyDocument"))
 	switch {
@@ -544,18 +331,10 @@ func publicPhrase(st *Statement) string {
 	return who
 }
 
-func adminGroup(_ *events.Event, p params) verdict {
-	g := p.str("groupName")
-	if strings.Contains(strings.ToLower(g), "admin") {
-		return risky("added " + p.str("userName") + " to group " + g)
-	}
-	return safe
-}
-
 // grantsEveryone judges a resource policy (bucket, key, secret,
 // repository) or a Lambda permission: public when it grants everyone and
 // nothing confines the caller (Statement.GrantsPublic).
-func grantsEveryone(_ *events.Event, p params) verdict {
+func grantsEveryone(_ *events.Event, p *params, _ *Condition) verdict {
 	m := p.get()
 	if m == nil {
 		return safe
@@ -592,7 +371,7 @@ func grantsEveryone(_ *events.Event, p params) verdict {
 // publicACL judges an ACL set on a bucket or object, or given at bucket
 // creation: public when it grants AllUsers or AuthenticatedUsers by canned
 // ACL, grant header or AccessControlPolicy body.
-func publicACL(ev *events.Event, p params) verdict {
+func publicACL(ev *events.Event, p *params, _ *Condition) verdict {
 	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
 		return safe
 	}
@@ -626,7 +405,7 @@ func publicACL(ev *events.Event, p params) verdict {
 
 var pabFlags = []string{"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"}
 
-func publicAccessBlockRelaxed(_ *events.Event, p params) verdict {
+func publicAccessBlockRelaxed(_ *events.Event, p *params, _ *Condition) verdict {
 	var off []string
 	for _, f := range pabFlags {
 		if hasFalse(p.get(), f) {
@@ -670,7 +449,7 @@ func hasFalse(v any, key string) bool {
 // createVolumePermission/launchPermission {add: {items: [{group|userId}]}}
 // and RDS's valuesToAdd. Group "all" is public; a 12-digit account other
 // than the caller's is outside. Removals never count.
-func sharedOut(ev *events.Event, p params) verdict {
+func sharedOut(ev *events.Event, p *params, _ *Condition) verdict {
 	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
 		return safe
 	}
@@ -694,7 +473,7 @@ func sharedOut(ev *events.Event, p params) verdict {
 
 // openToWorld judges security group rules: open when their CIDRs admit
 // the whole internet (sgRequest.worldRule).
-func openToWorld(ev *events.Event, p params) verdict {
+func openToWorld(ev *events.Event, p *params, _ *Condition) verdict {
 	if len(bytes.TrimSpace(p.raw)) == 0 || string(p.raw) == "null" {
 		return safe
 	}

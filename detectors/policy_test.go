@@ -497,7 +497,7 @@ func TestSharingAdded(t *testing.T) {
 // and sharing changes from request parameters.
 var fuzzChecks = []struct {
 	api   string
-	check func(*events.Event, params) verdict
+	check predicate
 }{
 	{"s3:PutBucketPolicy", grantsEveryone},
 	{"iam:PutUserPolicy", adminInlinePolicy},
@@ -539,7 +539,7 @@ func FuzzPolicy(f *testing.F) {
 				for _, raw := range [][]byte{data, asString} {
 					ev := &events.Event{Account: "111122223333", API: c.api, Record: &events.Record{RequestParameters: raw}}
 					_, ev.Record.EventName, _ = strings.Cut(c.api, ":")
-					fmt.Fprintf(&out, " %s=%+v", c.api, c.check(ev, params{raw: raw}))
+					fmt.Fprintf(&out, " %s=%+v", c.api, c.check(ev, &params{raw: raw}, nil))
 				}
 			}
 			return out.String()

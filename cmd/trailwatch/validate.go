@@ -17,7 +17,8 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 
 Checks a thresholds.yaml against the schema and for meaning: modes,
 thresholds and severity bands, suppressions (each needs a reason and an
-expiry date). Problems are printed with their line numbers; expired
+expiry date), high-risk rules (their conditions from the vocabulary, APIs,
+scores and message placeholders; 'trailwatch test' runs their examples). Problems are printed with their line numbers; expired
 suppressions are reported as warnings. Exit status 0 when the file is
 usable, 1 when it is not, 2 on wrong usage.
 `)

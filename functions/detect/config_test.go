@@ -19,13 +19,36 @@ import (
 	"github.com/trailwatch/trailwatch/internal/emf"
 )
 
-// fakeSSM serves one parameter whose value the test changes.
+// fakeSSM serves one parameter whose value the test changes, and the
+// parts of a split config (GetParameters).
 type fakeSSM struct {
 	mu    sync.Mutex
 	name  string
 	value string
 	err   error
 	calls int
+	// parts are the other parameters, by name; partCalls counts
+	// GetParameters calls.
+	parts     map[string]string
+	partCalls int
+}
+
+func (f *fakeSSM) GetParameters(_ context.Context, in *ssm.GetParametersInput, _ ...func(*ssm.Options)) (*ssm.GetParametersOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.partCalls++
+	if len(in.Names) > 10 {
+		return nil, errors.New("ValidationException: at most 10 names")
+	}
+	out := &ssm.GetParametersOutput{}
+	for _, n := range in.Names {
+		if v, ok := f.parts[n]; ok && aws.ToBool(in.WithDecryption) {
+			out.Parameters = append(out.Parameters, ssmtypes.Parameter{Name: aws.String(n), Value: aws.String(v)})
+		} else {
+			out.InvalidParameters = append(out.InvalidParameters, n)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeSSM) set(v string) { f.mu.Lock(); f.value = v; f.mu.Unlock() }
