@@ -134,7 +134,9 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 	doc := root.Content[0]
 	problems := schemaProblems(doc)
 	if len(problems) > 0 {
-		return nil, problems, &Error{Name: name, Problems: problems}
+		// The problems travel in the error only: returned as warnings
+		// too, a caller printing both would show each twice.
+		return nil, nil, &Error{Name: name, Problems: problems}
 	}
 	var f file
 	if err := doc.Decode(&f); err != nil {
@@ -220,7 +222,7 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 		}
 	}
 	if len(problems) > 0 {
-		return nil, problems, &Error{Name: name, Problems: problems}
+		return nil, nil, &Error{Name: name, Problems: problems}
 	}
 	var warnings []Problem
 	for _, s := range cfg.Suppressions {

@@ -220,6 +220,75 @@ func TestValidate(t *testing.T) {
 	if !strings.Contains(out.String(), "line 4") || !strings.Contains(out.String(), "line 5") {
 		t.Errorf("problems lack line numbers:\n%s", out.String())
 	}
+	// Each problem is printed once (it used to come as a warning and
+	// again as an error).
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	seen := map[string]bool{}
+	for _, l := range lines {
+		l = strings.TrimPrefix(l, bad+": warning: ")
+		l = strings.TrimPrefix(l, bad+": ")
+		if seen[l] {
+			t.Errorf("problem printed twice: %s", l)
+		}
+		seen[l] = true
+	}
+}
+
+// TestValidateAgainst: validate --against the deployed file warns about
+// what silently resets baselines or changes routing, and says nothing for
+// a change of numbers only.
+func TestValidateAgainst(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	deployed := write("deployed.yaml", "version: 1\n")
+	numbers := write("numbers.yaml", "version: 1\ndetectors:\n  rate:\n    threshold: 0.6\n")
+	risky := write("risky.yaml", `version: 1
+keying:
+  per_session_roles: ["AWSReservedSSO_*", "okta-*"]
+routing:
+  sns_min_severity: HIGH
+forgetting:
+  unseen_days: 30
+detectors:
+  first-seen:
+    mode: shadow
+suppressions:
+  - name: ci-noise
+    principal: "*:role/ci"
+    reason: noisy CI
+    expires: 2099-01-01
+`)
+	var out, errb bytes.Buffer
+	if err := run([]string{"validate", "--against", deployed, numbers}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "warning") {
+		t.Errorf("a threshold change alone warned:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run([]string{"validate", "--against", deployed, risky}, nil, &out, &errb); err != nil {
+		t.Fatalf("risky but valid file: %v", err)
+	}
+	for _, want := range []string{
+		`keying: roles matching "okta-*" become keyed per session`,
+		"routing: routing.sns_min_severity MEDIUM -> HIGH",
+		"forgetting: forgetting.unseen_days 90 -> 30",
+		"detector: first-seen moved to shadow",
+		`suppression: new suppression "ci-noise"`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("validate --against lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out.String()), risky+": ok") {
+		t.Errorf("a usable file must still end with ok:\n%s", out.String())
+	}
 }
 
 func TestVersion(t *testing.T) {

@@ -13,16 +13,20 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: trailwatch validate FILE
+		fmt.Fprint(stderr, `Usage: trailwatch validate [--against DEPLOYED.yaml] FILE
 
 Checks a thresholds.yaml against the schema and for meaning: modes,
 thresholds and severity bands, suppressions (each needs a reason and an
 expiry date), high-risk rules (their conditions from the vocabulary, APIs,
 scores and message placeholders; 'trailwatch test' runs their examples). Problems are printed with their line numbers; expired
-suppressions are reported as warnings. Exit status 0 when the file is
-usable, 1 when it is not, 2 on wrong usage.
+suppressions are reported as warnings. With --against, also warns about
+what deploying FILE over DEPLOYED.yaml would change beyond its numbers:
+principal keying (baselines that start from nothing), routing minimums,
+forgetting and learning, detector modes, new suppressions, disabled rules.
+Exit status 0 when the file is usable, 1 when it is not, 2 on wrong usage.
 `)
 	}
+	against := fs.String("against", "", "the deployed thresholds.yaml to compare FILE with")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -34,7 +38,7 @@ usable, 1 when it is not, 2 on wrong usage.
 		return usageErr("validate takes exactly one FILE")
 	}
 	path := fs.Arg(0)
-	_, warnings, err := config.Load(path, time.Now())
+	cfg, warnings, err := config.Load(path, time.Now())
 	for _, w := range warnings {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
 	}
@@ -46,6 +50,15 @@ usable, 1 when it is not, 2 on wrong usage.
 			return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s)", path, len(ce.Problems))}
 		}
 		return &exitError{code: 1, err: err}
+	}
+	if *against != "" {
+		old, _, err := config.Load(*against, time.Now())
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--against: %w", err)}
+		}
+		for _, c := range config.Compare(old, cfg) {
+			fmt.Fprintf(stdout, "%s: warning: against %s: %s\n", path, *against, c)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
