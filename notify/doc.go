@@ -1,12 +1,18 @@
 // Package notify delivers Trailwatch findings: to an SNS topic, and from
-// there (through an SQS queue and functions/notify) to a ticketing webhook.
+// there (through an SQS queue and functions/notify) to a ticketing webhook
+// or to AWS Security Hub.
 //
 // # SNS
 //
-// SNSPublisher.Publish sends the finding JSON as the message body, always
-// valid JSON below the 256 KB SNS limit (EncodeFinding trims the bounded
-// lists and marks "truncated": true in the evidence; it never cuts bytes),
-// a readable ASCII Subject of at most 100 characters such as
+// SNSPublisher.Publish sends a per-protocol message (MessageStructure
+// "json", ProtocolMessage): the default body, which SQS, Lambda and HTTP
+// subscribers get, is the finding JSON, always valid JSON (EncodeFinding
+// trims the bounded lists and marks "truncated": true in the evidence; it
+// never cuts bytes); e-mail subscribers get the readable text
+// (render.FindingText, as `trailwatch replay --format text` prints it),
+// https subscribers (AWS Chatbot) a chat custom notification (render.Chat),
+// SMS the subject; the whole structure stays below the 256 KB SNS limit.
+// It also sets a readable ASCII Subject of at most 100 characters such as
 //
 //	[HIGH] first-seen: alice@example.com called iam:CreateAccessKey
 //
@@ -15,7 +21,7 @@
 //
 // # Webhooks
 //
-// Webhook.Deliver sends a finding in one of three formats, once per
+// Webhook.Deliver sends a finding in one of four formats, once per
 // (finding, routed severity): DeliveryKey, "<id>:<SEVERITY>", is the same
 // on a redelivery and new on an escalation.
 //
@@ -36,6 +42,17 @@
 //   - pagerduty: an Events API v2 trigger event, dedup_key = DeliveryKey,
 //     so an escalation opens a new alert (and pages) at the higher
 //     severity while a redelivery is deduplicated.
+//   - ocsf: an OCSF Detection Finding (render.OCSF), with the generic
+//     format's headers and signature; finding_info.uid is the finding ID.
+//
+// # Security Hub
+//
+// SecurityHub.DeliverResult imports a finding in the AWS Security Finding
+// Format (render.ASFF) with securityhub:BatchImportFindings into the
+// target account's default product. The Id is the finding ID, so an
+// escalation or a recurrence updates the Security Hub finding; a refused
+// finding is a *PermanentError, a throttled or failed call a
+// *RetryableError.
 //
 // The URL must be https (AllowHTTP exists for local tests). Redirects are
 // never followed: a 3xx is a *PermanentError. Of the URL only the scheme

@@ -36,7 +36,10 @@ var ErrUndecodable = errors.New("undecodable message")
 
 // DecodeMessage extracts the finding from an SQS message body: an SNS
 // notification envelope whose Message is the finding JSON, or the bare
-// finding JSON (raw message delivery). Errors wrap ErrUndecodable.
+// finding JSON (raw message delivery). SNS resolves a per-protocol message
+// (ProtocolMessage) before delivery; should the structure itself arrive
+// (goaws posts it unresolved to HTTP subscriptions), its default body is
+// used. Errors wrap ErrUndecodable.
 func DecodeMessage(body string) (detectors.Finding, error) {
 	var probe struct {
 		Type     string           `json:"Type"`
@@ -57,6 +60,7 @@ func DecodeMessage(body string) (detectors.Finding, error) {
 		}
 		raw = []byte(env.Message)
 	}
+	raw = defaultBody(raw)
 	var f detectors.Finding
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&f); err != nil {
@@ -66,4 +70,17 @@ func DecodeMessage(body string) (detectors.Finding, error) {
 		return detectors.Finding{}, fmt.Errorf("%w: finding has no id", ErrUndecodable)
 	}
 	return f, nil
+}
+
+// defaultBody returns the "default" body of a per-protocol message
+// structure, or raw unchanged when it is not one (a finding has an "id").
+func defaultBody(raw []byte) []byte {
+	var probe struct {
+		ID      string  `json:"id"`
+		Default *string `json:"default"`
+	}
+	if json.Unmarshal(raw, &probe) != nil || probe.ID != "" || probe.Default == nil {
+		return raw
+	}
+	return []byte(*probe.Default)
 }

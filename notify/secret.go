@@ -189,12 +189,12 @@ func ParseCredentials(format Format, raw Secret) (Credentials, error) {
 		}
 	}
 	switch format {
-	case FormatGeneric:
+	case FormatGeneric, FormatOCSF:
 		if !isJSON {
 			return Credentials{SigningSecret: NewSecret(v)}, nil
 		}
 		if doc.SigningSecret == "" {
-			return Credentials{}, errors.New(`generic secret: missing "signing_secret"`)
+			return Credentials{}, fmt.Errorf(`%s secret: missing "signing_secret"`, format)
 		}
 		return Credentials{SigningSecret: NewSecret(doc.SigningSecret), SecondarySigningSecret: NewSecret(doc.SecondarySigningSecret)}, nil
 	case FormatJira:

@@ -53,9 +53,11 @@ type SNSPublisher struct {
 	TopicARN string
 }
 
-// Publish sends a delivered update's finding as its JSON (trimmed to fit
-// SNS, see EncodeFinding), with a readable Subject and the String message
-// attributes severity, detector, account_id, mode and ticket. It implements
+// Publish sends a delivered update's finding as a per-protocol message
+// (ProtocolMessage: the finding JSON by default, readable text to e-mail,
+// a chat notification to https, the subject to SMS; within the SNS limit),
+// with a readable Subject and the String message attributes severity,
+// detector, account_id, mode and ticket. It implements
 // detectors.Publisher.
 func (p *SNSPublisher) Publish(ctx context.Context, u detectors.Update) error {
 	f := u.Finding
@@ -69,20 +71,22 @@ func (p *SNSPublisher) Publish(ctx context.Context, u detectors.Update) error {
 	return nil
 }
 
-// PublishInput builds the SNS Publish request for a finding; ticket sets
-// the ticket attribute.
+// PublishInput builds the SNS Publish request for a finding
+// (MessageStructure "json", see ProtocolMessage); ticket sets the ticket
+// attribute.
 func PublishInput(topicARN string, f detectors.Finding, ticket bool) (*sns.PublishInput, error) {
 	if topicARN == "" {
 		return nil, errors.New("publish: no topic ARN")
 	}
-	body, _, err := EncodeFinding(f, MaxBodyBytes)
+	msg, _, err := ProtocolMessage(f, MaxBodyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("encode finding %s: %w", f.ID, err)
+		return nil, err
 	}
-	msg, subject := string(body), Subject(f)
+	subject := Subject(f)
 	return &sns.PublishInput{
 		TopicArn:          &topicARN,
 		Message:           &msg,
+		MessageStructure:  ptr("json"),
 		Subject:           &subject,
 		MessageAttributes: MessageAttributes(f, ticket),
 	}, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/testenv"
+	"github.com/trailwatch/trailwatch/render"
 )
 
 // TestSNSPublishGoaws publishes a HIGH and a LOW finding to goaws and checks
@@ -28,6 +30,12 @@ import (
 // posts every message to HTTP subscriptions. So exactly-one is asserted on
 // the queue, and the HTTP delivery is checked for subject, attributes and
 // body of the HIGH finding.
+//
+// The publication is a per-protocol message (MessageStructure "json").
+// goaws resolves it for SQS (the queue gets the finding JSON, the
+// "default" body) but posts the structure itself to HTTP subscriptions and
+// never delivers e-mail; so the HTTP delivery is where the e-mail, chat and
+// SMS bodies goaws accepted are checked (checkProtocolBodies).
 func TestSNSPublishGoaws(t *testing.T) {
 	endpoint := testenv.Goaws(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -127,9 +135,41 @@ func TestSNSPublishGoaws(t *testing.T) {
 		t.Fatal("HTTP subscriber got no HIGH notification")
 	}
 	checkNotification(t, "http", *highNote, high)
+	checkProtocolBodies(t, highNote.Message, high)
 	mu.Lock()
 	t.Logf("HTTP subscriber got %d notification(s) for 2 publications (goaws ignores filter policies on http)", len(notes))
 	mu.Unlock()
+}
+
+// checkProtocolBodies checks the per-protocol structure of a publication:
+// e-mail subscribers get the readable text of the finding (the same
+// rendering as replay --format text), https (AWS Chatbot) a custom
+// notification, SMS the subject, everyone else the finding JSON.
+func checkProtocolBodies(t *testing.T, message string, want detectors.Finding) {
+	t.Helper()
+	var bodies map[string]string
+	if err := json.Unmarshal([]byte(message), &bodies); err != nil {
+		t.Fatalf("published message is not a per-protocol structure: %v\n%.300s", err, message)
+	}
+	if got := bodies[ProtocolEmail]; got != render.FindingText(want) {
+		t.Errorf("e-mail body is not the text rendering:\n got %q\nwant %q", got, render.FindingText(want))
+	}
+	email := bodies[ProtocolEmail]
+	if json.Valid([]byte(email)) || !strings.Contains(email, want.Title) || !strings.Contains(email, "    why:\n      - "+want.Reasons[0]) {
+		t.Errorf("e-mail body is not readable text with the title and reasons:\n%s", email)
+	}
+	var chat render.ChatNotification
+	if err := json.Unmarshal([]byte(bodies[ProtocolHTTPS]), &chat); err != nil || chat.Version != "1.0" || chat.Source != "custom" ||
+		chat.Content.Title == "" || chat.Content.Description == "" || chat.Metadata.ThreadID != want.ID {
+		t.Errorf("https body is not a chat custom notification (%v): %s", err, bodies[ProtocolHTTPS])
+	}
+	if bodies[ProtocolSMS] != Subject(want) {
+		t.Errorf("sms body %q, want the subject", bodies[ProtocolSMS])
+	}
+	var f detectors.Finding
+	if err := json.Unmarshal([]byte(bodies[ProtocolDefault]), &f); err != nil || f.ID != want.ID {
+		t.Errorf("default body is not the finding JSON: %v", err)
+	}
 }
 
 func checkNotification(t *testing.T, via string, env SNSEnvelope, want detectors.Finding) {
@@ -152,7 +192,7 @@ func checkNotification(t *testing.T, via string, env SNSEnvelope, want detectors
 		t.Fatalf("%s: message is not valid JSON", via)
 	}
 	var f detectors.Finding
-	if err := json.Unmarshal([]byte(env.Message), &f); err != nil || f.ID != want.ID || f.Title != want.Title {
+	if err := json.Unmarshal(defaultBody([]byte(env.Message)), &f); err != nil || f.ID != want.ID || f.Title != want.Title {
 		t.Errorf("%s: message finding %+v (%v)", via, f, err)
 	}
 }

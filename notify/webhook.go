@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/render"
 )
 
 // Format is a webhook payload format.
@@ -28,15 +29,18 @@ const (
 	FormatGeneric   Format = "generic"
 	FormatJira      Format = "jira"
 	FormatPagerDuty Format = "pagerduty"
+	// FormatOCSF is an OCSF Detection Finding (render.OCSF), signed and
+	// sent like the generic format.
+	FormatOCSF Format = "ocsf"
 )
 
 // ParseFormat validates a format name.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case FormatGeneric, FormatJira, FormatPagerDuty:
+	case FormatGeneric, FormatJira, FormatPagerDuty, FormatOCSF:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown webhook format %q (want generic, jira or pagerduty)", s)
+	return "", fmt.Errorf("unknown webhook format %q (want generic, jira, pagerduty or ocsf)", s)
 }
 
 // Defaults for Webhook fields left zero.
@@ -376,7 +380,7 @@ func (w *Webhook) backoff(attempt int, retryAfter time.Duration) time.Duration {
 // signature, timestamp, delivery key and finding ID.
 func (w *Webhook) headers(f detectors.Finding, creds Credentials, body []byte) http.Header {
 	h := http.Header{}
-	if w.Format == FormatGeneric {
+	if w.Format == FormatGeneric || w.Format == FormatOCSF {
 		now := w.now()
 		var others [][]byte
 		if !creds.SecondarySigningSecret.IsZero() {
@@ -543,6 +547,8 @@ func (w *Webhook) payload(f detectors.Finding, creds Credentials) ([]byte, error
 		return json.Marshal(JiraIssue(f, w.JiraProjectKey, w.JiraIssueType))
 	case FormatPagerDuty:
 		return json.Marshal(PagerDutyEvent(f, creds.RoutingKey.Reveal()))
+	case FormatOCSF:
+		return json.Marshal(render.OCSF(f, w.now()))
 	}
 	return nil, fmt.Errorf("unknown webhook format %q", w.Format)
 }

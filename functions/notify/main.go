@@ -1,10 +1,15 @@
 // Command notify is the Lambda function that reads findings from the SQS
 // queue subscribed to the Trailwatch SNS topic and opens tickets through a
-// webhook (generic signed JSON, Jira or PagerDuty).
+// webhook (generic signed JSON, Jira, PagerDuty or OCSF), or, with
+// NOTIFY_SINK=securityhub, imports them into AWS Security Hub (ASFF,
+// securityhub:BatchImportFindings).
 //
 // Environment:
 //
-//	WEBHOOK_FORMAT       generic | jira | pagerduty (default generic)
+//	NOTIFY_SINK          webhook | securityhub (default webhook)
+//	SECURITYHUB_PRODUCT_ARN securityhub: the default product ARN of the
+//	                     importing account, arn:aws:securityhub:<region>:<account>:product/<account>/default
+//	WEBHOOK_FORMAT       generic | jira | pagerduty | ocsf (default generic)
 //	WEBHOOK_URL          https URL of the receiver (for jira the site, e.g.
 //	                     https://example.atlassian.net, or its /rest/api/3/issue URL);
 //	                     only its scheme and host are ever logged
@@ -34,9 +39,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 	"github.com/trailwatch/trailwatch/notify"
+	"github.com/trailwatch/trailwatch/render"
 )
 
 // env is the raw environment, read once.
@@ -51,6 +58,8 @@ type env struct {
 	JiraProject string `env:"JIRA_PROJECT_KEY"`
 	JiraType    string `env:"JIRA_ISSUE_TYPE"`
 	LogLevel    string `env:"LOG_LEVEL"`
+	Sink        string `env:"NOTIFY_SINK"`
+	ProductARN  string `env:"SECURITYHUB_PRODUCT_ARN"`
 }
 
 // readEnv reads the environment once.
@@ -72,11 +81,30 @@ type settings struct {
 	jiraProject string
 	jiraType    string
 	logLevel    slog.Level
+	// securityHub is set when the sink is Security Hub (format asff).
+	securityHub *render.ASFFTarget
 }
 
 func (e env) validate() (settings, error) {
 	s := settings{url: e.URL, secretARN: e.SecretARN, allowHTTP: e.AllowHTTP == "true", jiraProject: e.JiraProject, jiraType: e.JiraType}
 	var err error
+	if e.LogLevel != "" {
+		if err := s.logLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
+			return s, fmt.Errorf("LOG_LEVEL: %w", err)
+		}
+	}
+	switch e.Sink {
+	case "", "webhook":
+	case "securityhub":
+		t, err := notify.ParseProductArn(e.ProductARN)
+		if err != nil {
+			return s, fmt.Errorf("SECURITYHUB_PRODUCT_ARN: %w", err)
+		}
+		s.format, s.securityHub = notify.FormatASFF, &t
+		return s, nil
+	default:
+		return s, fmt.Errorf("NOTIFY_SINK: want webhook or securityhub, got %q", e.Sink)
+	}
 	format := e.Format
 	if format == "" {
 		format = string(notify.FormatGeneric)
@@ -106,11 +134,6 @@ func (e env) validate() (settings, error) {
 			return s, fmt.Errorf("%s: want a positive duration such as 500ms, got %q", d.name, d.v)
 		}
 	}
-	if e.LogLevel != "" {
-		if err := s.logLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
-			return s, fmt.Errorf("LOG_LEVEL: %w", err)
-		}
-	}
 	return s, nil
 }
 
@@ -133,8 +156,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	h, err := newHandler(s, secretsmanager.NewFromConfig(awsCfg), log, os.Stdout)
-	if err != nil {
+	var h *handler
+	if s.securityHub != nil {
+		h = newSecurityHubHandler(s, securityhub.NewFromConfig(awsCfg), log, os.Stdout)
+	} else if h, err = newHandler(s, secretsmanager.NewFromConfig(awsCfg), log, os.Stdout); err != nil {
 		return err
 	}
 	lambda.Start(h.Handle)
@@ -169,4 +194,19 @@ func newHandler(s settings, sm notify.SecretsManagerAPI, log *slog.Logger, metri
 	}
 	log.Info("notify starting", "webhook", wh, "reserve", h.reserve, "min_start", h.minStart)
 	return h, nil
+}
+
+// newSecurityHubHandler builds the handler that imports findings into
+// Security Hub.
+func newSecurityHubHandler(s settings, client notify.SecurityHubImportAPI, log *slog.Logger, metrics io.Writer) *handler {
+	h := &handler{
+		webhook:  &notify.SecurityHub{Client: client, Target: *s.securityHub},
+		format:   notify.FormatASFF,
+		log:      log,
+		metrics:  &notify.Metrics{W: metrics},
+		reserve:  defaultReserve,
+		minStart: defaultMinStart,
+	}
+	log.Info("notify starting", "sink", "securityhub", "product_arn", s.securityHub.ProductArn(), "reserve", h.reserve, "min_start", h.minStart)
+	return h
 }

@@ -1,6 +1,9 @@
 // Package forwarder is the member-account concern: a rule on the account's
 // default bus that forwards the Trailwatch selection of CloudTrail events to
-// the central bus, through a role that may put events on that bus only.
+// the central bus, through a role that may put events on that bus only, and
+// the alarm on its dead-letter queue, whose state changes are forwarded to
+// the central bus too (the central stack sends them to its operations
+// topic).
 package forwarder
 
 import (
@@ -24,12 +27,18 @@ type Props struct {
 	CentralBusArn string
 }
 
+// AlarmName is the name of the forwarder's DLQ alarm in every member
+// account and region; the central stack matches its state changes by it.
+const AlarmName = "TrailwatchForwarderDLQ"
+
 // Forwarder is the constructed forwarding concern.
 type Forwarder struct {
 	Rule  awsevents.Rule
 	Role  awsiam.Role
 	DLQ   awssqs.Queue
 	Alarm awscloudwatch.Alarm
+	// AlarmRule forwards the alarm's state changes to the central bus.
+	AlarmRule awsevents.Rule
 }
 
 // New creates the forwarder construct id.
@@ -71,6 +80,7 @@ func New(scope constructs.Construct, id string, p Props) *Forwarder {
 	})
 
 	f.Alarm = awscloudwatch.NewAlarm(c, jsii.String("DLQMessages"), &awscloudwatch.AlarmProps{
+		AlarmName:        jsii.String(AlarmName),
 		AlarmDescription: jsii.String("CloudTrail events could not be forwarded to the central Trailwatch bus; they wait in the forwarder DLQ."),
 		Metric: f.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String("Maximum"),
@@ -79,6 +89,25 @@ func New(scope constructs.Construct, id string, p Props) *Forwarder {
 		EvaluationPeriods:  jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	// The alarm's state changes travel like the CloudTrail events: the
+	// same role, the central bus, the same DLQ and retries. The central
+	// stack routes them to its operations topic.
+	f.AlarmRule = awsevents.NewRule(c, jsii.String("AlarmRule"), &awsevents.RuleProps{
+		Description: jsii.String("Trailwatch: forward the forwarder DLQ alarm's state changes to the central bus"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.cloudwatch"),
+			DetailType: jsii.Strings("CloudWatch Alarm State Change"),
+			Resources:  jsii.Strings(*f.Alarm.AlarmArn()),
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(bus, &awseventstargets.EventBusProps{
+			Role:            f.Role,
+			DeadLetterQueue: f.DLQ,
+		})},
+	})
+	f.AlarmRule.Node().DefaultChild().(awsevents.CfnRule).AddPropertyOverride(jsii.String("Targets.0.RetryPolicy"), map[string]interface{}{
+		"MaximumEventAgeInSeconds": 86400,
+		"MaximumRetryAttempts":     185,
 	})
 	return f
 }

@@ -30,6 +30,15 @@ var DetectTableActions = []string{
 	"dynamodb:GetItem",      // recognising a write whose answer was lost
 }
 
+// HeartbeatPartition is the partition of the heartbeat items
+// (heartbeat.PartitionKey), the only one detect may update and query.
+const HeartbeatPartition = "HB#heartbeat"
+
+// HeartbeatTableActions are the table actions detect gets on the heartbeat
+// partition only (condition dynamodb:LeadingKeys): moving a heartbeat
+// forward and listing the heartbeats.
+var HeartbeatTableActions = []string{"dynamodb:UpdateItem", "dynamodb:Query"}
+
 // State is the constructed state concern.
 type State struct {
 	Table awsdynamodb.Table
@@ -58,13 +67,22 @@ func New(scope constructs.Construct, id string) *State {
 	return s
 }
 
-// GrantDetect gives grantee the DetectTableActions on the table, and the KMS
+// GrantDetect gives grantee the DetectTableActions on the table, the
+// HeartbeatTableActions on the heartbeat partition only, and the KMS
 // actions DynamoDB needs on the table key, only through DynamoDB.
 func (s *State) GrantDetect(grantee awsiam.IGrantable) {
 	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("BaselinesTableData"),
 		Actions:   jsii.Strings(DetectTableActions...),
 		Resources: jsii.Strings(*s.Table.TableArn()),
+	}))
+	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("HeartbeatItems"),
+		Actions:   jsii.Strings(HeartbeatTableActions...),
+		Resources: jsii.Strings(*s.Table.TableArn()),
+		Conditions: &map[string]interface{}{
+			"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []interface{}{HeartbeatPartition}},
+		},
 	}))
 	grantee.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("BaselinesTableKey"),
