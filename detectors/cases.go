@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trailwatch/trailwatch/events"
 )
@@ -92,7 +93,7 @@ func (e *Engine) fold(st *State, ev *events.Event, sigs []Signal, mode Mode) []*
 			Region:       ev.Region,
 			DedupeKey:    top.Detector + "|" + ev.Principal + "|" + top.Subject,
 		}
-		open.Finding.ID = FindingID(open.Finding.DedupeKey)
+		open.Finding.ID = CaseID(open.Finding.DedupeKey, t)
 		st.Cases = append(st.Cases, open)
 	}
 	for _, s := range fresh {
@@ -228,7 +229,10 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].Score > sigs[j].Score })
 	top := sigs[0]
 	f := &cs.Finding
+	// The lead signal names the detector and the dedupe key; the ID, the
+	// case's identity, stays what it was when the case opened.
 	f.Detector = top.Detector
+	f.DedupeKey = top.Detector + "|" + principal + "|" + top.Subject
 	f.Score = math.Round(score*1000) / 1000
 	sev := cfg.Detector(top.Detector).Severity.Severity(score)
 	if floor > sev {
@@ -236,20 +240,7 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 	}
 	f.Severity = sev
 	name := DisplayName(principal)
-	title := name + " " + top.Title
-	var extras []string
-	for _, s := range sigs[1:] {
-		if len(extras) == 2 {
-			break
-		}
-		if s.Detector == IDFirstSeen || s.Detector == IDUnusualHour {
-			extras = append(extras, s.Title)
-		}
-	}
-	if len(extras) > 0 {
-		title += ", " + strings.Join(extras, ", ")
-	}
-	f.Title = truncateRunes(title, 200)
+	f.Title = truncateRunes(caseTitle(name, sigs), maxTitleRunes)
 	f.Reasons = reasons(sigs, name)
 	var details []any
 	for _, s := range sigs {
@@ -359,3 +350,127 @@ func asFloat(v any) float64 {
 }
 
 func commasAny(v any) string { return commas(int(asFloat(v))) }
+
+// maxTitleExtras bounds the clauses a title adds to its lead signal, and
+// maxTitleAPIs the first-seen APIs its API clause names.
+const (
+	maxTitleExtras = 2
+	maxTitleAPIs   = 2
+	// maxTitleRunes is the length of a title; the lead alone can be longer
+	// and is then cut by rescore.
+	maxTitleRunes = 200
+)
+
+// caseTitle builds a finding's title from its signals, strongest first:
+// one sentence that names the principal and the lead signal, then at most
+// maxTitleExtras first-seen or unusual-hour clauses, and never states a
+// fact twice. A first-seen API that the lead already names becomes "for
+// the first time" on the lead; other first-seen APIs share one clause
+// ("with first calls to A, B and 3 more"); a first-seen value the lead's title
+// already shows (a network, a region) and a second unusual-hour clause
+// are left out. The reasons keep every signal.
+func caseTitle(name string, sigs []CaseSignal) string {
+	top := sigs[0]
+	lead := top.Title
+	leadAPI := signalAPI(top)
+	firstTime := strings.HasSuffix(lead, "for the first time")
+	var clauses []string
+	var apis []string
+	apiClause := -1
+	seen := map[string]bool{}
+	for _, s := range sigs[1:] {
+		switch s.Detector {
+		case IDFirstSeen:
+			dim, value, _ := strings.Cut(s.Subject, ":")
+			if dim == DimAPI.String() {
+				if base := strings.TrimSuffix(value, " (denied)"); value == leadAPI || base == leadAPI {
+					// The lead names this API: say it is a first, once.
+					if value == base && !firstTime {
+						lead += " for the first time"
+						firstTime = true
+					}
+					continue
+				}
+				if value == "" || seen["api:"+value] {
+					continue
+				}
+				if apiClause < 0 {
+					if len(clauses) == maxTitleExtras {
+						continue
+					}
+					apiClause = len(clauses)
+					clauses = append(clauses, "")
+				}
+				seen["api:"+value] = true
+				apis = append(apis, value)
+				continue
+			}
+			if value == "" || seen[s.Subject] || strings.Contains(lead, value) || len(clauses) == maxTitleExtras {
+				continue
+			}
+			seen[s.Subject] = true
+			clauses = append(clauses, s.Title)
+		case IDUnusualHour:
+			if seen[IDUnusualHour] || len(clauses) == maxTitleExtras {
+				continue
+			}
+			seen[IDUnusualHour] = true
+			clauses = append(clauses, s.Title)
+		}
+	}
+	title := name + " " + lead
+	for i, c := range clauses {
+		if i == apiClause {
+			c = apiPhrase(apis, utf8.RuneCountInString(title)+2)
+		}
+		// A clause that would push the title past maxTitleRunes is left
+		// out whole rather than cut.
+		if c != "" && utf8.RuneCountInString(title)+2+utf8.RuneCountInString(c) <= maxTitleRunes {
+			title += ", " + c
+		}
+	}
+	return title
+}
+
+// apiPhrase names first-seen APIs in one clause ("with a first call to A",
+// "with first calls to A, B and 3 more"), naming fewer of them when the
+// clause would not fit in maxTitleRunes after used runes; "" when none fit.
+func apiPhrase(apis []string, used int) string {
+	n := len(apis)
+	if n == 1 {
+		return "with a first call to " + apis[0]
+	}
+	for shown := min(n, maxTitleAPIs+1); shown >= 1; shown-- {
+		var c string
+		switch {
+		case shown == n:
+			c = "with first calls to " + strings.Join(apis[:n-1], ", ") + " and " + apis[n-1]
+		case shown == n-1 && shown > maxTitleAPIs:
+			continue
+		default:
+			c = fmt.Sprintf("with first calls to %s and %d more", strings.Join(apis[:shown], ", "), n-shown)
+		}
+		if used+utf8.RuneCountInString(c) <= maxTitleRunes {
+			return c
+		}
+	}
+	return fmt.Sprintf("with first calls to %d APIs", n)
+}
+
+// signalAPI is the API a signal is about, or "": a high-risk action's
+// (subject "action:<api>"), a first-seen API's without a "(denied)" mark,
+// or the "api" in its evidence.
+func signalAPI(s CaseSignal) string {
+	if api, ok := strings.CutPrefix(s.Subject, "action:"); ok {
+		return api
+	}
+	if s.Detector == IDFirstSeen {
+		if api, ok := strings.CutPrefix(s.Subject, DimAPI.String()+":"); ok {
+			return api
+		}
+	}
+	if api, ok := s.Evidence["api"].(string); ok {
+		return api
+	}
+	return ""
+}
