@@ -65,6 +65,9 @@ type file struct {
 		Severity  map[string]float64 `yaml:"severity"`
 	} `yaml:"detectors"`
 	Suppressions []detectors.Suppression `yaml:"suppressions"`
+	// SelfProtection adds resources and deployers to what the
+	// self-protection rule guards (detectors.Protection).
+	SelfProtection *detectors.Protection `yaml:"self_protection"`
 }
 
 // Problem is one thing wrong with a config file.
@@ -211,6 +214,14 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 			problems = append(problems, Problem{Line: leadingLine(err.Error()), Message: stripLine(err.Error())})
 		}
 		cfg.Rules = set
+	}
+	if f.SelfProtection != nil {
+		cfg.SelfProtection = *f.SelfProtection
+		set, err := detectors.NewProtectedSet(cfg.SelfProtection)
+		if err != nil {
+			problems = append(problems, Problem{Line: lineOf(mapValue(doc, "self_protection")), Message: "self_protection: " + err.Error()})
+		}
+		cfg.Protected = set
 	}
 	for _, err := range cfg.Prepare() {
 		problems = append(problems, Problem{Line: leadingLine(err.Error()), Message: stripLine(err.Error())})
@@ -412,4 +423,12 @@ func stripLine(msg string) string {
 		}
 	}
 	return msg
+}
+
+// lineOf is n's line, or 0 for nil.
+func lineOf(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	return n.Line
 }

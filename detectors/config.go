@@ -107,6 +107,14 @@ type Config struct {
 	// Rules is the high-risk catalog: the built-in rules merged with the
 	// user's (CompileRules). Nil means the built-in catalog.
 	Rules *RuleSet `yaml:"-" json:"-"`
+	// SelfProtection is what the config adds to BuiltinProtection
+	// (thresholds.yaml self_protection).
+	SelfProtection Protection `yaml:"-" json:"-"`
+	// Protected is what the self-protection rule guards and who may
+	// change it, compiled (NewProtectedSet): BuiltinProtection, the
+	// config's SelfProtection and, in the detect function, what the CDK
+	// app passes. Nil means BuiltinProtection.
+	Protected *ProtectedSet `yaml:"-" json:"-"`
 }
 
 // DetectorIDs lists every detector, in the order they run.

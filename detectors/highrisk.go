@@ -63,6 +63,13 @@ type verdict struct {
 	lesser bool
 	// note, when set, ends the reason (why a policy could not be read).
 	note string
+	// pinned keeps the full base score and the floor however often the
+	// principal did it before (self-protection: no history makes a
+	// change to Trailwatch itself expected).
+	pinned bool
+	// settled, on a verdict that is not risky, ends the search: no later
+	// rule judges the call.
+	settled bool
 }
 
 // lesserBase caps the base score of a lesser verdict: MEDIUM the first
@@ -87,7 +94,13 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 	if c.Config != nil && c.Config.Rules != nil {
 		rules = c.Config.Rules
 	}
-	p := &params{raw: ev.Record.RequestParameters}
+	p := &params{}
+	if ev.Record != nil {
+		p.raw = ev.Record.RequestParameters
+	}
+	if c.Config != nil {
+		p.protected = c.Config.Protected
+	}
 	r, v := rules.find(ev, p)
 	if r == nil {
 		return nil
@@ -110,13 +123,16 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		daysBefore = int(v.Days)
 	}
 	weight := 1 / (1 + math.Log1p(float64(daysBefore)))
+	if v.pinned {
+		weight = 1
+	}
 	score := base * weight
 	failed := ev.ErrorCode != ""
 	if failed {
 		score *= 0.4
 		floor = SeverityInfo
 	}
-	if daysBefore > 0 {
+	if daysBefore > 0 && !v.pinned {
 		floor = SeverityInfo
 	}
 	history := "never before"
@@ -156,9 +172,11 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 
 // params gives lazy access to requestParameters.
 type params struct {
-	raw    json.RawMessage
-	parsed map[string]any
-	done   bool
+	raw json.RawMessage
+	// protected is the config's self-protection set (nil: the built-in).
+	protected *ProtectedSet
+	parsed    map[string]any
+	done      bool
 }
 
 func (p *params) get() map[string]any {

@@ -128,6 +128,7 @@ var vocabulary = map[string]vocab{
 	"console_sign_in":              {argBool, consoleSignIn, "the event is (true) or is not (false) a console sign-in"},
 	"mfa":                          {argBool, mfaUsed, "the session or sign-in used (true) or did not use (false) MFA"},
 	"succeeded":                    {argBool, succeeded, "the call or sign-in succeeded (true) or failed (false)"},
+	"targets_trailwatch":           {argTrue, targetsTrailwatch, "the call changes one of Trailwatch's own resources (the deployed stack's, see self-protection) and the caller is not a deployer; the rule's floor then holds whatever the principal's history"},
 }
 
 // Vocabulary returns the condition names rules may use, with what each
@@ -637,6 +638,9 @@ func (s *RuleSet) find(ev *events.Event, p *params) (*Rule, verdict) {
 		}
 		r := s.on[k]
 		if v, ok := r.judge(ev, p); ok {
+			if !v.risky {
+				return nil, safe // settled
+			}
 			return r, v
 		}
 	}
@@ -662,7 +666,9 @@ func (r *Rule) judge(ev *events.Event, p *params) (verdict, bool) {
 		c := &r.When[i]
 		cv := vocabulary[c.Name].pred(ev, p, c)
 		if !cv.risky {
-			return safe, false
+			// A settled call is judged harmless here and by no later
+			// rule (a deployer changing Trailwatch's own resources).
+			return safe, cv.settled
 		}
 		if cv.what != "" {
 			v.what = cv.what
@@ -671,6 +677,7 @@ func (r *Rule) judge(ev *events.Event, p *params) (verdict, bool) {
 			v.note = cv.note
 		}
 		v.lesser = v.lesser || cv.lesser
+		v.pinned = v.pinned || cv.pinned
 	}
 	return v, true
 }

@@ -199,7 +199,8 @@ func TestGenericConditions(t *testing.T) {
 }
 
 // TestBuiltinCatalogShape: every rule has an id, examples both ways, and
-// the root rules come first so a root call is judged as root use.
+// self-protection comes first, then the root rules, so a root call is
+// judged as root use unless it changes Trailwatch itself.
 func TestBuiltinCatalogShape(t *testing.T) {
 	rules := detectors.BuiltinRules()
 	if len(rules) < 85 {
@@ -214,8 +215,11 @@ func TestBuiltinCatalogShape(t *testing.T) {
 		if len(r.Examples.Positive) == 0 || len(r.Examples.Negative) == 0 {
 			t.Errorf("%s: needs a positive and a negative example", r.ID)
 		}
-		if i < 3 && !strings.HasPrefix(r.ID, "root-") {
-			t.Errorf("rule %d is %s; the root rules come first", i, r.ID)
+		if i == 0 && r.ID != "trailwatch-self-protection" {
+			t.Errorf("rule 0 is %s; self-protection comes first (a change to Trailwatch is CRITICAL whoever makes it)", r.ID)
+		}
+		if i >= 1 && i < 4 && !strings.HasPrefix(r.ID, "root-") {
+			t.Errorf("rule %d is %s; the root rules come next", i, r.ID)
 		}
 	}
 	c := &detectors.Context{Baseline: detectors.NewBaseline("111122223333:root"), Config: detectors.DefaultConfig(), Name: "root"}

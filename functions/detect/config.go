@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,13 @@ type env struct {
 	// (tests); the client then uses path-style addressing.
 	S3Endpoint string `env:"AWS_ENDPOINT_URL_S3"`
 	LogLevel   string `env:"LOG_LEVEL"`
+	// SelfProtection is the JSON the CDK app passes: the identifiers of
+	// the deployed stack's resources ({"resources": ["queue/NAME", …]},
+	// see detectors.Protection), added to the built-in protection.
+	SelfProtection string `env:"SELF_PROTECTION"`
+	// SilentHours is how long an account and region that has sent events
+	// may stay silent before it counts in the SilentSources metric.
+	SilentHours string `env:"SILENT_HOURS"`
 }
 
 // readEnv reads the environment once.
@@ -67,7 +75,13 @@ type settings struct {
 	rangesTTL    time.Duration
 	s3PathStyle  bool
 	logLevel     slog.Level
+	// protection is what SELF_PROTECTION adds to the built-in protection.
+	protection  detectors.Protection
+	silentAfter time.Duration
 }
+
+// defaultSilentHours is SILENT_HOURS when unset.
+const defaultSilentHours = 24
 
 func (e env) validate() (settings, error) {
 	s := settings{table: e.Table, topicARN: e.TopicARN, configName: e.ConfigName, ipRanges: e.IPRanges, configTTL: defaultConfigTTL}
@@ -91,6 +105,21 @@ func (e env) validate() (settings, error) {
 		if err := s.logLevel.UnmarshalText([]byte(e.LogLevel)); err != nil {
 			return s, fmt.Errorf("LOG_LEVEL: %w", err)
 		}
+	}
+	if e.SelfProtection != "" {
+		p, err := detectors.ParseProtection(e.SelfProtection)
+		if err != nil {
+			return s, fmt.Errorf("SELF_PROTECTION: %w", err)
+		}
+		s.protection = p
+	}
+	s.silentAfter = defaultSilentHours * time.Hour
+	if e.SilentHours != "" {
+		h, err := strconv.Atoi(e.SilentHours)
+		if err != nil || h < 1 || h > 24 {
+			return s, fmt.Errorf("SILENT_HOURS: want 1 to 24 hours, got %q", e.SilentHours)
+		}
+		s.silentAfter = time.Duration(h) * time.Hour
 	}
 	return s, nil
 }
@@ -143,12 +172,14 @@ type ssmAPI interface {
 // defaults are used, so detection never stops on a config mistake. It is
 // safe for concurrent invokes (AWS_LAMBDA_MAX_CONCURRENCY).
 type configSource struct {
-	client  ssmAPI
-	name    string
-	ttl     time.Duration
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *emf.Writer
+	client ssmAPI
+	name   string
+	ttl    time.Duration
+	// protection (SELF_PROTECTION) is added to every config's own.
+	protection detectors.Protection
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *emf.Writer
 
 	mu      sync.Mutex
 	cfg     *detectors.Config
@@ -164,7 +195,7 @@ func (c *configSource) Get(ctx context.Context) (*detectors.Config, error) {
 	defer c.mu.Unlock()
 	if c.name == "" {
 		if c.cfg == nil {
-			c.cfg = config.Default()
+			c.cfg = c.protect(config.Default())
 		}
 		return c.cfg, nil
 	}
@@ -217,7 +248,7 @@ func (c *configSource) Get(ctx context.Context) (*detectors.Config, error) {
 			c.log.ErrorContext(ctx, "config rejected, keeping "+keeping, "parameter", c.name, "error", err)
 		}
 		if c.cfg == nil {
-			c.cfg = config.Default()
+			c.cfg = c.protect(config.Default())
 		}
 		return c.cfg, nil
 	}
@@ -227,8 +258,22 @@ func (c *configSource) Get(ctx context.Context) (*detectors.Config, error) {
 	if c.cfg != nil {
 		c.log.InfoContext(ctx, "config reloaded", "parameter", c.name)
 	}
-	c.cfg, c.raw, c.bad = cfg, value, ""
+	c.cfg, c.raw, c.bad = c.protect(cfg), value, ""
 	return c.cfg, nil
+}
+
+// protect sets cfg's protection: the built-in, the config's own and what
+// the CDK app passed (both validated before, so compiling cannot fail).
+func (c *configSource) protect(cfg *detectors.Config) *detectors.Config {
+	set, err := detectors.NewProtectedSet(c.protection.Merge(cfg.SelfProtection))
+	if err != nil {
+		if c.log != nil {
+			c.log.Error("self-protection settings rejected, keeping the config's", "error", err)
+		}
+		return cfg
+	}
+	cfg.Protected = set
+	return cfg
 }
 
 // manifestFormat starts the value of a config parameter that names the

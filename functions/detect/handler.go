@@ -14,6 +14,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/events"
+	"github.com/trailwatch/trailwatch/heartbeat"
 	"github.com/trailwatch/trailwatch/internal/emf"
 )
 
@@ -28,6 +29,18 @@ type configGetter interface {
 	Get(ctx context.Context) (*detectors.Config, error)
 }
 
+// heartbeatObserver records that events of an account and region arrived
+// (heartbeat.Recorder).
+type heartbeatObserver interface {
+	Observe(ctx context.Context, account, region string, latest time.Time) error
+}
+
+// silenceChecker reports, at most every few minutes, the accounts and
+// regions that stopped sending events (heartbeat.Checker).
+type silenceChecker interface {
+	Check(ctx context.Context) (heartbeat.Report, bool, error)
+}
+
 // handler runs detection over SQS batches of CloudTrail events.
 type handler struct {
 	store     detectors.Store
@@ -38,6 +51,12 @@ type handler struct {
 	metrics   *emf.Writer
 	// now is the clock events may not be dated ahead of (time.Now).
 	now func() time.Time
+	// heartbeats records when events last arrived per account and region
+	// (heartbeat.Recorder); nil records nothing.
+	heartbeats heartbeatObserver
+	// silence reports the silent accounts and regions (heartbeat.Checker);
+	// nil checks nothing.
+	silence silenceChecker
 	// margin is kept free before the invocation's deadline to return the
 	// batch response; reserve is the least time left for which a principal
 	// is still started (see detectors.Engine.Reserve).
@@ -141,6 +160,9 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 		return resp, fmt.Errorf("process batch of %d events: %w", len(evs), err)
 	}
 
+	h.observeHeartbeats(ctx, evs)
+	h.checkSilence(ctx)
+
 	failed := map[string]bool{}
 	for _, id := range res.Failed {
 		for _, mid := range msgsOf[id] {
@@ -224,4 +246,61 @@ func (h *handler) emit(ctx context.Context, processed int, skipped map[events.Sk
 		put(map[string]string{"Detector": k.detector, "Severity": k.severity},
 			emf.Metric{Name: "Findings", Unit: emf.Count, Value: float64(findings[k])})
 	}
+}
+
+// observeHeartbeats records, per account and region of the batch, its
+// latest event. A failed write is logged and retried with a later batch;
+// it never fails the events.
+func (h *handler) observeHeartbeats(ctx context.Context, evs []events.Event) {
+	if h.heartbeats == nil {
+		return
+	}
+	type source struct{ account, region string }
+	latest := map[source]time.Time{}
+	for i := range evs {
+		k := source{evs[i].Account, evs[i].Region}
+		if t := evs[i].Time; t.After(latest[k]) {
+			latest[k] = t
+		}
+	}
+	for k, t := range latest {
+		if err := h.heartbeats.Observe(ctx, k.account, k.region, t); err != nil {
+			h.log.WarnContext(ctx, "heartbeat not recorded, retried with a later batch", "account", k.account, "region", k.region, "error", err)
+		}
+	}
+}
+
+// Heartbeat metrics (no dimensions), written after each check: the
+// operations alarms watch SilentSources, and HeartbeatChecks going missing
+// (no event reached detect at all).
+const (
+	metricSilentSources   = "SilentSources"
+	metricWatchedSources  = "WatchedSources"
+	metricHeartbeatChecks = "HeartbeatChecks"
+)
+
+// checkSilence runs the heartbeat check when it is due: it logs each
+// silent account and region and writes the heartbeat metrics. A failed
+// check is logged; the next batch tries again.
+func (h *handler) checkSilence(ctx context.Context) {
+	if h.silence == nil {
+		return
+	}
+	r, ok, err := h.silence.Check(ctx)
+	if err != nil {
+		h.log.WarnContext(ctx, "heartbeat check failed, retried with a later batch", "error", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	for _, s := range r.Silent {
+		h.log.WarnContext(ctx, "account and region silent: no CloudTrail event received",
+			"account", s.Account, "region", s.Region, "last_event", s.Last.Format(time.RFC3339))
+	}
+	_ = h.metrics.Put(nil,
+		emf.Metric{Name: metricSilentSources, Unit: emf.Count, Value: float64(len(r.Silent))},
+		emf.Metric{Name: metricWatchedSources, Unit: emf.Count, Value: float64(r.Watched)},
+		emf.Metric{Name: metricHeartbeatChecks, Unit: emf.Count, Value: 1},
+	)
 }

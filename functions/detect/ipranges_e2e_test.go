@@ -137,8 +137,8 @@ func (c *findingsCapture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&env); err != nil || env.Type != "Notification" {
 		return
 	}
-	var f detectors.Finding
-	if err := json.Unmarshal([]byte(env.Message), &f); err != nil {
+	f, err := notify.DecodeMessage(env.Message) // goaws posts the per-protocol structure to HTTP
+	if err != nil {
 		c.t.Errorf("notification is not a finding: %v", err)
 		return
 	}
@@ -264,6 +264,7 @@ func TestDeployedDetectClassifiesInsideAWS(t *testing.T) {
 
 	env := deployedDetectEnv(t, map[string]string{
 		"TABLE_NAME": table, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
+		"SELF_PROTECTION": `{"resources":["table/` + table + `"]}`,
 	})
 	for _, k := range []string{"AWS_IP_RANGES_FILE", "IP_RANGES_BUCKET", "IP_RANGES_KEY"} {
 		if env[k] == "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/events"
+	"github.com/trailwatch/trailwatch/heartbeat"
 	"github.com/trailwatch/trailwatch/internal/emf"
 	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 	"github.com/trailwatch/trailwatch/notify"
@@ -57,10 +58,12 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
-	store := baselines.NewDynamoDB(baselines.NewDynamoDBClient(awsCfg, ""), s.table, log)
+	dynamo := baselines.NewDynamoDBClient(awsCfg, "")
+	store := baselines.NewDynamoDB(dynamo, s.table, log)
 	configs := &configSource{
 		client: ssm.NewFromConfig(awsCfg), name: s.configName, ttl: s.configTTL,
-		now: time.Now, log: log, metrics: metrics,
+		protection: s.protection,
+		now:        time.Now, log: log, metrics: metrics,
 	}
 	l := <-rangesCh
 	var s3Client s3GetAPI
@@ -86,6 +89,10 @@ func run() error {
 		now:       time.Now,
 		margin:    defaultMargin,
 		reserve:   defaultReserve,
+		// Heartbeats of the accounts and regions events arrive from, in the
+		// same table (package heartbeat).
+		heartbeats: &heartbeat.Recorder{Store: &heartbeat.Store{Client: dynamo, Table: s.table}},
+		silence:    &heartbeat.Checker{Store: &heartbeat.Store{Client: dynamo, Table: s.table}, After: s.silentAfter},
 	}
 	log.Info("detect starting", "table", s.table, "topic", s.topicARN, "config_parameter", s.configName,
 		"config_ttl", s.configTTL.String(), "ip_ranges", l.ranges.Len(), "ip_ranges_sync_token", l.ranges.SyncToken(),

@@ -104,6 +104,7 @@ func TestDeployedDetectCustomRule(t *testing.T) {
 
 	env := deployedDetectEnv(t, map[string]string{
 		"TABLE_NAME": table, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
+		"SELF_PROTECTION": `{"resources":["table/` + table + `"]}`,
 	})
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbEndpoint
 	env["AWS_ENDPOINT_URL_SNS"] = snsEndpoint

@@ -177,8 +177,8 @@ func TestPipeline(t *testing.T) {
 	perID := map[string]int{}
 	var attackFindings []detectors.Finding
 	for _, n := range notes {
-		var f detectors.Finding
-		if err := json.Unmarshal([]byte(n.Message), &f); err != nil {
+		f, err := notify.DecodeMessage(n.Message) // goaws posts the per-protocol structure to HTTP
+		if err != nil {
 			t.Fatalf("notification message is not a finding: %v\n%.500s", err, n.Message)
 		}
 		perID[f.ID]++

@@ -88,6 +88,9 @@ func deployedFilter(t *testing.T, name string) string {
 // local stack does not have are dropped when listed in optional.
 func deployedEnv(t *testing.T, fn deployedFunction, local map[string]string, optional ...string) map[string]string {
 	t.Helper()
+	if _, ok := local["SELF_PROTECTION"]; !ok {
+		local = selfProtectionLocal(local)
+	}
 	env := map[string]string{}
 	for k, v := range fn.Environment {
 		if v != deployTime {
@@ -107,6 +110,31 @@ func deployedEnv(t *testing.T, fn deployedFunction, local map[string]string, opt
 		}
 	}
 	return env
+}
+
+// selfProtectionLocal returns local with SELF_PROTECTION added as the CDK
+// app sets it for the deployed resources: here the local table, topic,
+// config parameter and ranges bucket (detectors.Protection as JSON).
+func selfProtectionLocal(local map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range local {
+		out[k] = v
+	}
+	var res []string
+	add := func(kind, name string) {
+		if name != "" {
+			res = append(res, kind+"/"+name)
+		}
+	}
+	add("table", local["TABLE_NAME"])
+	if arn := local["TOPIC_ARN"]; arn != "" {
+		add("topic", arn[strings.LastIndex(arn, ":")+1:])
+	}
+	add("parameter", local["CONFIG_PARAMETER"])
+	add("bucket", local["IP_RANGES_BUCKET"])
+	b, _ := json.Marshal(map[string][]string{"resources": res})
+	out["SELF_PROTECTION"] = string(b)
+	return out
 }
 
 // sampleRecords returns the bundled sample's raw records by event ID.
@@ -469,8 +497,8 @@ func TestDeployedParity(t *testing.T) {
 // noteFinding decodes the finding an SNS notification carries.
 func noteFinding(t *testing.T, n notify.SNSEnvelope) detectors.Finding {
 	t.Helper()
-	var f detectors.Finding
-	if err := json.Unmarshal([]byte(n.Message), &f); err != nil {
+	f, err := notify.DecodeMessage(n.Message) // goaws posts the per-protocol structure to HTTP
+	if err != nil {
 		t.Fatalf("notification message is not a finding: %v\n%.300s", err, n.Message)
 	}
 	return f
