@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/trailwatch/trailwatch/events"
@@ -137,6 +138,11 @@ type Engine struct {
 	// messages for retry instead of timing out with finished work
 	// unacknowledged.
 	Reserve time.Duration
+	// Recording, when set, keeps every applied event's raw signals (see
+	// Recording); nil in production and in replay, where it costs nothing.
+	// It is meant for a single pass with the memory store: a conflict's
+	// recomputation would record a principal's events twice.
+	Recording *Recording
 }
 
 // DefaultMaxSkew is how far ahead of the clock an event may be dated.
@@ -325,14 +331,17 @@ func (e *Engine) publish(ctx context.Context, ups []Update, sent map[string]Seve
 
 // apply folds a principal's events into its state and returns the findings
 // that changed. It is deterministic: the same state and events give the same
-// result, whichever process runs it.
+// result, whichever process runs it. The detectors see the baseline as it
+// was before each event; everything after them (thresholds, suppressions,
+// modes, case folding, severity, routing) is foldEvent and finish, which
+// Recording.Refold shares.
 func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int) {
 	cfg := e.Config
 	b := st.Baseline
 	st.Forget = cfg.Forget
 	name := DisplayName(b.Key)
-	supp := map[string]int{}
-	changed := map[string]*Case{}
+	fo := folding{supp: map[string]int{}, changed: map[string]*Case{}}
+	var raw []Signal
 	for _, ev := range evs {
 		if b.SeenEvent(ev.ID) {
 			// A redelivered event: already in the baseline and in any
@@ -340,50 +349,80 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 			continue
 		}
 		c := &Context{Baseline: b, Mature: b.Mature(cfg.Learning, ev.Time), Config: cfg, Name: name}
-		var alert, shadow []Signal
+		raw = raw[:0]
 		for _, d := range e.Detectors {
-			dc := cfg.Detector(d.ID())
-			if dc.Mode == ModeOff {
+			if cfg.Detector(d.ID()).Mode == ModeOff {
 				continue
 			}
-			for _, s := range d.Check(c, ev) {
-				if s.Score < dc.Threshold {
-					continue
-				}
-				if n := e.suppressedBy(s.Detector, ev); n != "" {
-					supp[n]++
-					continue
-				}
-				if dc.Mode == ModeShadow {
-					shadow = append(shadow, s)
-				} else {
-					alert = append(alert, s)
-				}
-			}
+			raw = append(raw, d.Check(c, ev)...)
 		}
-		for i, sigs := range [][]Signal{alert, shadow} {
-			if len(sigs) == 0 {
-				continue
-			}
-			mode := ModeAlert
-			if i == 1 {
-				mode = ModeShadow
-			}
-			for _, cs := range e.fold(st, ev, sigs, mode) {
-				changed[cs.Finding.ID] = cs
-			}
+		if e.Recording != nil {
+			e.Recording.record(ev, raw)
 		}
+		e.foldEvent(st, ev, raw, &fo)
 		b.Observe(ev, cfg.Forget)
 	}
-	st.pruneCases(b.LastSeen, cfg.Windows.Dedupe)
+	if e.Recording != nil {
+		e.Recording.endGroup(b.Key, b.LastSeen)
+	}
+	return e.finish(st, b.LastSeen, &fo), fo.supp
+}
+
+// folding is what foldEvent gathers over a principal's events.
+type folding struct {
+	supp    map[string]int
+	changed map[string]*Case
+}
+
+// foldEvent applies the config to one event's raw signals (the detectors'
+// output, in detector order): each signal below its detector's threshold,
+// of a detector turned off, or matched by a suppression is dropped; the
+// rest fold into the principal's cases, alert and shadow apart.
+func (e *Engine) foldEvent(st *State, ev *events.Event, raw []Signal, fo *folding) {
+	cfg := e.Config
+	var alert, shadow []Signal
+	for _, s := range raw {
+		dc := cfg.Detector(s.Detector)
+		if dc.Mode == ModeOff || s.Score < dc.Threshold {
+			continue
+		}
+		if n := e.suppressedBy(s.Detector, ev); n != "" {
+			fo.supp[n]++
+			continue
+		}
+		if dc.Mode == ModeShadow {
+			shadow = append(shadow, s)
+		} else {
+			alert = append(alert, s)
+		}
+	}
+	for i, sigs := range [][]Signal{alert, shadow} {
+		if len(sigs) == 0 {
+			continue
+		}
+		mode := ModeAlert
+		if i == 1 {
+			mode = ModeShadow
+		}
+		for _, cs := range e.fold(st, ev, sigs, mode) {
+			fo.changed[cs.Finding.ID] = cs
+		}
+	}
+}
+
+// finish prunes the principal's cases as of lastSeen (its baseline's clock
+// after the events) and returns the changed findings with their routing.
+func (e *Engine) finish(st *State, lastSeen int64, fo *folding) []Update {
+	cfg := e.Config
+	st.pruneCases(lastSeen, cfg.Windows.Dedupe)
 	var ups []Update
-	ids := make([]string, 0, len(changed))
-	for id := range changed {
+	ids := make([]string, 0, len(fo.changed))
+	for id := range fo.changed {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		cs := changed[id]
+		cs := fo.changed[id]
 		cs.ensureFinding(cfg)
 		routed := cs.Mode == ModeAlert && cs.Finding.Severity >= cfg.Routing.SNSMinSeverity
 		kind := UpdateCount
@@ -400,7 +439,7 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 		ups = append(ups, Update{Finding: cs.Finding.clone(), Kind: kind, Routed: routed,
 			Ticket: routed && cfg.Routing.Ticket(cs.Finding.Severity)})
 	}
-	return ups, supp
+	return ups
 }
 
 func (e *Engine) suppressedBy(detector string, ev *events.Event) string {
@@ -417,4 +456,114 @@ func (e *Engine) suppressedBy(detector string, ev *events.Event) string {
 		}
 	}
 	return ""
+}
+
+// Recording is the signal stream of one pass over an archive: per batch and
+// principal, the events applied and every signal the detectors raised for
+// them, before thresholds, suppressions and modes. The detectors' signals
+// depend only on the baselines, which no threshold, band, mode, suppression
+// or routing setting changes, so Refold can replay the case folding under
+// another such config without reading the archive or running a detector
+// again. It is not safe for concurrent use.
+type Recording struct {
+	// MinScore drops signals scoring below it when recording: a sweep that
+	// never sets a threshold below MinScore needs none of them.
+	MinScore float64
+	groups   []recordedGroup
+	cur      []recordedEvent
+	events   int
+	signals  int
+}
+
+type recordedGroup struct {
+	principal string
+	events    []recordedEvent
+	// lastSeen is the principal's baseline clock after the batch: where
+	// apply prunes its cases.
+	lastSeen int64
+}
+
+type recordedEvent struct {
+	ev      events.Event
+	signals []Signal
+}
+
+// record keeps a slim copy of the event (what folding, suppressions and
+// findings read) and of its signals at or above MinScore. An event left
+// with no signal is only counted: folding does nothing with it, so memory
+// grows with signals, not events.
+func (r *Recording) record(ev *events.Event, raw []Signal) {
+	r.events++
+	var kept []Signal
+	for _, s := range raw {
+		if s.Score >= r.MinScore {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return
+	}
+	c := strings.Clone
+	slim := events.Event{Time: ev.Time, ID: c(ev.ID), Account: c(ev.Account), Region: c(ev.Region), Service: c(ev.Service),
+		API: c(ev.API), Principal: c(ev.Principal), PrincipalARN: c(ev.PrincipalARN), Network: ev.Network}
+	if ev.Record != nil {
+		slim.Record = &events.Record{SourceIPAddress: c(ev.Record.SourceIPAddress)}
+	}
+	r.cur = append(r.cur, recordedEvent{ev: slim, signals: kept})
+	r.signals += len(kept)
+}
+
+func (r *Recording) endGroup(principal string, lastSeen int64) {
+	r.groups = append(r.groups, recordedGroup{principal: principal, events: r.cur, lastSeen: lastSeen})
+	r.cur = nil
+}
+
+// Events returns how many events were applied while recording.
+func (r *Recording) Events() int { return r.events }
+
+// Signals returns how many signals were recorded.
+func (r *Recording) Signals() int { return r.signals }
+
+// EachSignal calls fn with every recorded signal and its event, in order.
+func (r *Recording) EachSignal(fn func(ev *events.Event, s *Signal)) {
+	for gi := range r.groups {
+		g := &r.groups[gi]
+		for ei := range g.events {
+			re := &g.events[ei]
+			for si := range re.signals {
+				fn(&re.ev, &re.signals[si])
+			}
+		}
+	}
+}
+
+// Refold replays the recorded stream under cfg from empty case state and
+// calls emit with every update, in the order Process would have returned
+// them: the same folding code (foldEvent, finish) as a pass with cfg, so
+// its findings are that pass's. cfg must differ from the recording's config
+// only in what the detectors do not read: detector thresholds (not below
+// MinScore), severity bands, modes (a detector off when recording has no
+// signals to turn on), suppressions and routing. It returns the signals
+// suppressed, by suppression name.
+func (r *Recording) Refold(cfg *Config, emit func(Update)) map[string]int {
+	e := &Engine{Config: cfg}
+	states := map[string]*State{}
+	supp := map[string]int{}
+	for gi := range r.groups {
+		g := &r.groups[gi]
+		st := states[g.principal]
+		if st == nil {
+			st = &State{}
+			states[g.principal] = st
+		}
+		fo := folding{supp: supp, changed: map[string]*Case{}}
+		for ei := range g.events {
+			re := &g.events[ei]
+			e.foldEvent(st, &re.ev, re.signals, &fo)
+		}
+		for _, u := range e.finish(st, g.lastSeen, &fo) {
+			emit(u)
+		}
+	}
+	return supp
 }
