@@ -1,17 +1,22 @@
 package events
 
 import (
+	"bytes"
 	"container/heap"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"iter"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts what a Reader saw. Counters are safe to read concurrently
@@ -26,8 +31,13 @@ type Stats struct {
 	Late     atomic.Int64 // events emitted after a later one (beyond the reorder window)
 	Files    atomic.Int64
 	Bytes    atomic.Int64
-	skips    map[SkipReason]int64
-	examples map[SkipReason]string
+	// Listed counts the files found in the inputs (known once listing
+	// is done), for a progress bar against Files.
+	Listed atomic.Int64
+	// OutOfRange counts events outside the reader's Since/Until.
+	OutOfRange atomic.Int64
+	skips      map[SkipReason]int64
+	examples   map[SkipReason]string
 }
 
 // Skips returns the skipped counts by reason.
@@ -73,8 +83,45 @@ type Reader struct {
 	OnSkip func(source string, reason SkipReason, detail string)
 	// All yields every usable event, selected or not; by default events
 	// the production rule does not select are counted and dropped.
-	All   bool
-	Stats Stats
+	All bool
+	// S3 reads s3://bucket/prefix inputs.
+	S3 S3API
+	// Parallel bounds the S3 requests in flight; zero means 8.
+	Parallel int
+	// Since and Until, when set, keep only events with Since <= eventTime
+	// < Until. For s3:// inputs in the CloudTrail layout they also pick
+	// the day directories listed, so an archive is not read whole.
+	Since, Until time.Time
+	Stats        Stats
+
+	sem     chan struct{}
+	failMu  sync.Mutex
+	failErr error
+}
+
+// fail records an error that ends the run (an S3 object that could not be
+// read after the client's retries): reading stops at once, so what was
+// yielded is a prefix of the full sequence and a rerun can resume.
+func (r *Reader) fail(err error) {
+	r.failMu.Lock()
+	if r.failErr == nil {
+		r.failErr = err
+	}
+	r.failMu.Unlock()
+}
+
+func (r *Reader) failed() error {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.failErr
+}
+
+// inRange reports whether t is within [Since, Until).
+func (r *Reader) inRange(t time.Time) bool {
+	if !r.Since.IsZero() && t.Before(r.Since) {
+		return false
+	}
+	return r.Until.IsZero() || t.Before(r.Until)
 }
 
 type stream struct {
@@ -87,6 +134,12 @@ type stream struct {
 func CheckPaths(paths []string) error {
 	for _, p := range paths {
 		if p == "-" {
+			continue
+		}
+		if IsS3(p) {
+			if _, err := ParseS3(p); err != nil {
+				return err
+			}
 			continue
 		}
 		fi, err := os.Stat(p)
@@ -114,7 +167,7 @@ func unwrapPathErr(err error) error {
 // dateDirs matches the date directories at the end of an archive path.
 var dateDirs = regexp.MustCompile(`(/\d{4}(/\d{2}(/\d{2})?)?)$`)
 
-func (r *Reader) streams(paths []string) ([]stream, error) {
+func (r *Reader) streams(ctx context.Context, paths []string) ([]stream, error) {
 	byKey := map[string]*stream{}
 	var order []string
 	add := func(key, file string) {
@@ -129,6 +182,21 @@ func (r *Reader) streams(paths []string) ([]stream, error) {
 	for i, p := range paths {
 		if p == "-" {
 			add(fmt.Sprintf("stdin#%d", i), "-")
+			continue
+		}
+		if IsS3(p) {
+			loc, err := ParseS3(p)
+			if err != nil {
+				return nil, err
+			}
+			objs, err := r.listS3(ctx, loc)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				rest := strings.TrimPrefix(o.url, "s3://")
+				add("s3:"+dateDirs.ReplaceAllString(path.Dir(rest), ""), o.url)
+			}
 			continue
 		}
 		fi, err := os.Stat(p)
@@ -166,6 +234,7 @@ func (r *Reader) streams(paths []string) ([]stream, error) {
 	}
 	out := make([]stream, 0, len(order))
 	for _, k := range order {
+		r.Stats.Listed.Add(int64(len(byKey[k].files)))
 		s := byKey[k]
 		// Archive files are named with their hour, so name order within a
 		// stream is time order. Sorting by base name keeps day
@@ -193,8 +262,21 @@ func (r *Reader) skip(source string, reason SkipReason, detail string) {
 // the run (an input that vanished) are reported through errp after the
 // sequence ends.
 func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
+	return r.EventsContext(context.Background(), paths, errp)
+}
+
+// EventsContext is Events with a context for S3 requests. An S3 object
+// that cannot be read ends the sequence with an error (errp): no later
+// event is yielded, so what a caller applied is a prefix of the sequence.
+func (r *Reader) EventsContext(ctx context.Context, paths []string, errp *error) iter.Seq[Event] {
 	return func(yield func(Event) bool) {
-		streams, err := r.streams(paths)
+		r.sem = make(chan struct{}, r.parallel())
+		defer func() {
+			if err := r.failed(); err != nil && *errp == nil {
+				*errp = err
+			}
+		}()
+		streams, err := r.streams(ctx, paths)
 		if err != nil {
 			*errp = err
 			return
@@ -207,6 +289,7 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 			budget = 16384
 		}
 		window := max(256, budget/len(streams))
+		ahead := min(r.parallel(), max(2, 2*r.parallel()/len(streams)))
 		// An event earlier than one already yielded was displaced by more
 		// than the reorder window: it is still processed, and counted.
 		var last Event
@@ -219,8 +302,8 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 			return yield(ev)
 		}
 		if len(streams) == 1 {
-			for ev := range r.streamEvents(streams[0], window) {
-				if !emit(ev) {
+			for ev := range r.streamEvents(ctx, streams[0], window, ahead) {
+				if r.failed() != nil || !emit(ev) {
 					return
 				}
 			}
@@ -230,7 +313,7 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 		h := &mergeHeap{}
 		var nexts []func() (Event, bool)
 		for _, s := range streams {
-			next, stop := iter.Pull(r.streamEvents(s, window))
+			next, stop := iter.Pull(r.streamEvents(ctx, s, window, ahead))
 			defer stop()
 			nexts = append(nexts, next)
 			if ev, ok := next(); ok {
@@ -239,7 +322,7 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 		}
 		for h.Len() > 0 {
 			it := heap.Pop(h).(mergeItem)
-			if !emit(it.ev) {
+			if r.failed() != nil || !emit(it.ev) {
 				return
 			}
 			if ev, ok := nexts[it.src](); ok {
@@ -250,7 +333,7 @@ func (r *Reader) Events(paths []string, errp *error) iter.Seq[Event] {
 }
 
 // streamEvents decodes a stream's files in order through a reorder heap.
-func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
+func (r *Reader) streamEvents(ctx context.Context, s stream, window, ahead int) iter.Seq[Event] {
 	return func(yield func(Event) bool) {
 		h := &eventHeap{}
 		stopped := false
@@ -292,6 +375,10 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 				return
 			}
 			r.Stats.Events.Add(1)
+			if !r.inRange(ev.Time) {
+				r.Stats.OutOfRange.Add(1)
+				return
+			}
 			// What detectors need of these was taken by Normalize;
 			// the buffered record need not hold them.
 			rec.ResponseElements, rec.AdditionalEventData = nil, nil
@@ -312,12 +399,31 @@ func (r *Reader) streamEvents(s stream, window int) iter.Seq[Event] {
 				emit()
 			}
 		}
-		for _, file := range s.files {
+		var next func(int) fetched
+		for _, f := range s.files {
+			if IsS3(f) {
+				var stopFetch func()
+				next, stopFetch = r.prefetch(ctx, s.files, ahead)
+				defer stopFetch()
+				break
+			}
+		}
+		for i, file := range s.files {
 			if stopped {
 				return
 			}
 			source = file
-			if err := r.decodeFile(file, &dec); err != nil {
+			if IsS3(file) {
+				f := next(i)
+				if f.err != nil {
+					r.fail(f.err)
+					return
+				}
+				r.Stats.Bytes.Add(int64(f.size))
+				if err := dec.Decode(bytes.NewReader(f.body)); err != nil {
+					r.skip(source, SkipUnreadable, err.Error())
+				}
+			} else if err := r.decodeFile(file, &dec); err != nil {
 				r.skip(source, SkipUnreadable, err.Error())
 			}
 			r.Stats.Files.Add(1)

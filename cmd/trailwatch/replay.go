@@ -19,6 +19,7 @@ import (
 	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/events"
+	"github.com/trailwatch/trailwatch/render"
 )
 
 const replayUsage = `Usage: trailwatch replay [flags] PATH...
@@ -29,7 +30,10 @@ output; a summary goes to standard error.
 
 PATH is a CloudTrail S3 log file ({"Records":[...]}, .json or .json.gz), a
 file of JSON Lines (CloudTrail records, EventBridge envelopes or SQS
-messages), a directory (read recursively), or - for standard input. The
+messages), a directory (read recursively), - for standard input, or
+s3://BUCKET[/PREFIX] for the CloudTrail archive in S3 (an organization or
+account trail's layout; with --since/--until only the day directories of the
+range are listed and read). The
 format is detected per file. Records are processed in eventTime order across
 all inputs, and only those the production EventBridge rule selects
 (mutating calls, console sign-ins, calls denied for authorization).
@@ -52,6 +56,7 @@ type replayOptions struct {
 	progress      string
 	quiet         bool
 	window        int
+	archive       archiveFlags
 }
 
 // capacityReporter is implemented by stores that count consumed capacity.
@@ -74,11 +79,12 @@ func replayFlags(o *replayOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.batchSize, "batch-size", 100, "events per engine batch, as the Lambda receives them from SQS")
 	fs.StringVar(&o.minSeverity, "min-severity", "", "print findings at or above this severity (default: the config's SNS routing minimum)")
 	fs.BoolVar(&o.includeShadow, "include-shadow", false, "also print findings of detectors in shadow mode (marked \"mode\":\"shadow\")")
-	fs.StringVar(&o.format, "format", "json", "output format: json (JSON Lines) or text (a readable report)")
+	fs.StringVar(&o.format, "format", "json", "output format: json (JSON Lines of findings), text (a readable report) or ocsf (JSON Lines of OCSF Detection Findings)")
 	fs.StringVar(&o.ipRanges, "aws-ip-ranges", os.Getenv("TRAILWATCH_AWS_IP_RANGES"), "AWS ip-ranges.json, plain or gzip, to classify AWS-owned addresses (env TRAILWATCH_AWS_IP_RANGES)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress on standard error: auto (when it is a terminal), always or never")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the summary")
 	fs.IntVar(&o.window, "reorder-window", 16384, "events held to put records in time order across files")
+	archiveFlagSet(fs, &o.archive)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, replayUsage)
 		fs.PrintDefaults()
@@ -126,8 +132,8 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.batchSize < 1 || o.batchSize > 10000 {
 		return usageErr("--batch-size must be between 1 and 10000")
 	}
-	if o.format != "json" && o.format != "text" {
-		return usageErr("--format must be json or text")
+	if o.format != "json" && o.format != "text" && o.format != "ocsf" {
+		return usageErr("--format must be json, text or ocsf")
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -160,6 +166,10 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	rd := &events.Reader{Normalizer: norm, Stdin: stdin, Window: o.window}
+	if err := setupArchive(ctx, rd, &o.archive, o.region, paths); err != nil {
+		return err
+	}
 
 	var store detectors.Store
 	switch o.store {
@@ -176,7 +186,6 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageErr("--store must be memory or dynamodb")
 	}
 
-	rd := &events.Reader{Normalizer: norm, Stdin: stdin, Window: o.window}
 	eng := detectors.NewEngine(cfg, store, log)
 	findings := map[string]detectors.Finding{} // latest state, by ID
 	suppressed := map[string]int{}
@@ -207,7 +216,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return true
 	}
-	for ev := range rd.Events(paths, &readErr) {
+	for ev := range rd.EventsContext(ctx, paths, &readErr) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -272,45 +281,27 @@ func selectFindings(all map[string]detectors.Finding, minSev detectors.Severity,
 }
 
 func writeFindings(w io.Writer, fs []detectors.Finding, format string) error {
-	if format == "json" {
+	switch format {
+	case "text":
+		return render.Text(w, fs)
+	case "ocsf":
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		for i := range fs {
-			if err := enc.Encode(&fs[i]); err != nil {
+			if err := enc.Encode(render.OCSF(fs[i], time.Now())); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if len(fs) == 0 {
-		_, err := fmt.Fprintln(w, "No findings.")
-		return err
-	}
-	var b strings.Builder
-	for i, f := range fs {
-		fmt.Fprintf(&b, "%s  %-8s %-18s score %.2f  %s\n", f.FirstEventTime.Format("2006-01-02 15:04:05Z"), f.Severity, f.Detector, f.Score, f.Title)
-		fmt.Fprintf(&b, "    principal: %s", f.Principal)
-		if f.PrincipalARN != "" {
-			fmt.Fprintf(&b, " (%s)", f.PrincipalARN)
-		}
-		fmt.Fprintf(&b, "\n    account %s, region %s, %d event(s) %s .. %s", f.AccountID, f.Region, f.Count,
-			f.FirstEventTime.Format(time.RFC3339), f.LastEventTime.Format(time.RFC3339))
-		if f.Mode == detectors.ModeShadow {
-			b.WriteString(", SHADOW")
-		}
-		b.WriteString("\n    why:\n")
-		for _, r := range f.Reasons {
-			fmt.Fprintf(&b, "      - %s\n", r)
-		}
-		fmt.Fprintf(&b, "    calls: %s\n", strings.Join(f.EventNames, ", "))
-		fmt.Fprintf(&b, "    event ids: %s\n", strings.Join(f.EventIDs, ", "))
-		fmt.Fprintf(&b, "    id: %s\n", f.ID)
-		if i < len(fs)-1 {
-			b.WriteString("\n")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i := range fs {
+		if err := enc.Encode(&fs[i]); err != nil {
+			return err
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return nil
 }
 
 func principalCount(s detectors.Store) int {
@@ -346,6 +337,9 @@ func writeSummary(w io.Writer, d summaryData) {
 	fmt.Fprintf(&b, "trailwatch replay summary\n")
 	fmt.Fprintf(&b, "  records read:      %d in %d file(s), %.1f MB\n", read, s.Files.Load(), float64(s.Bytes.Load())/1e6)
 	fmt.Fprintf(&b, "  events decoded:    %d\n", s.Events.Load())
+	if n := s.OutOfRange.Load(); n > 0 {
+		fmt.Fprintf(&b, "  outside the range: %d (--since/--until)\n", n)
+	}
 	fmt.Fprintf(&b, "  events selected:   %d (%d mutating, %d console sign-ins, %d denied for authorization)\n",
 		s.Selected.Load(), s.Mutating.Load(), s.SignIns.Load(), s.Denied.Load())
 	skips := s.Skips()
