@@ -22,7 +22,7 @@ type Config struct {
 	// OrganizationID (o-…) may put events on the central bus. Empty: only
 	// the central account itself.
 	OrganizationID string `context:"organizationId"`
-	// WebhookFormat is generic, jira or pagerduty.
+	// WebhookFormat is generic, jira, pagerduty or ocsf.
 	WebhookFormat string `context:"webhookFormat"`
 	// WebhookURL (https) receives tickets. Empty: no notify pipeline is
 	// deployed and findings go to SNS subscribers only.
@@ -54,6 +54,11 @@ type Config struct {
 	ThresholdsFile string `context:"thresholdsFile"`
 	// FunctionsDir holds detect/bootstrap and notify/bootstrap (linux/arm64).
 	FunctionsDir string `context:"functionsDir"`
+	// ReleaseDir, when set, holds a release's function zips
+	// (trailwatch-<function>_<version>_lambda_arm64.zip) and its
+	// checksums.txt: the functions deploy from those zips, verified, instead
+	// of from FunctionsDir.
+	ReleaseDir string `context:"releaseDir"`
 	// CentralBusArn is the central bus the forwarder targets. Empty: the
 	// forwarder template takes it as the CloudFormation parameter
 	// CentralBusArn (convenient for StackSets).
@@ -62,6 +67,16 @@ type Config struct {
 	// with source trailwatch.test, so `aws events put-events` can exercise
 	// the pipeline end to end. Off by default.
 	EnableTestEvents bool `context:"enableTestEvents"`
+	// SecurityHub adds the Security Hub export: every finding imported in
+	// ASFF into this account's Security Hub (which must be enabled), the
+	// same Security Hub finding updated on escalation and recurrence. Off
+	// by default.
+	SecurityHub bool `context:"securityHub"`
+	// SilentHours (1–24) is how long an account and region that has sent
+	// CloudTrail events may stay silent before the operations alarm
+	// SilentSources fires; no event at all for that long fires
+	// NoHeartbeatChecks.
+	SilentHours int `context:"silentHours"`
 }
 
 // DefaultConfig returns the configuration used for keys absent from context.
@@ -77,6 +92,7 @@ func DefaultConfig() Config {
 		IngestAgeAlarmSeconds:    900,
 		ThresholdsFile:           "../config/thresholds.yaml",
 		FunctionsDir:             "../build/lambda",
+		SilentHours:              24,
 	}
 }
 
@@ -176,8 +192,11 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	num("ingestAgeAlarmSeconds", &cfg.IngestAgeAlarmSeconds)
 	str("thresholdsFile", &cfg.ThresholdsFile)
 	str("functionsDir", &cfg.FunctionsDir)
+	str("releaseDir", &cfg.ReleaseDir)
 	str("centralBusArn", &cfg.CentralBusArn)
 	boolean("enableTestEvents", &cfg.EnableTestEvents)
+	boolean("securityHub", &cfg.SecurityHub)
+	num("silentHours", &cfg.SilentHours)
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("cdk context: %s", strings.Join(errs, "; "))
 	}
@@ -197,10 +216,13 @@ func (c Config) Validate() error {
 	if c.OrganizationID != "" && !orgIDPattern.MatchString(c.OrganizationID) {
 		bad("organizationId %q is not an organization ID (o-…)", c.OrganizationID)
 	}
+	if c.SilentHours < 1 || c.SilentHours > 24 {
+		bad("silentHours %d: want 1 to 24 (hours)", c.SilentHours)
+	}
 	switch c.WebhookFormat {
-	case "generic", "jira", "pagerduty":
+	case "generic", "jira", "pagerduty", "ocsf":
 	default:
-		bad("webhookFormat %q: want generic, jira or pagerduty", c.WebhookFormat)
+		bad("webhookFormat %q: want generic, jira, pagerduty or ocsf", c.WebhookFormat)
 	}
 	if c.WebhookURL != "" {
 		u, err := url.Parse(c.WebhookURL)
@@ -265,6 +287,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// FunctionSource is where the functions' code comes from: the release
+// zips of ReleaseDir when set, else the build directory FunctionsDir.
+func (c Config) FunctionSource() lambdafn.Source {
+	return lambdafn.Source{FunctionsDir: c.FunctionsDir, ReleaseDir: c.ReleaseDir}
 }
 
 // NotifyEnabled reports whether the notify pipeline (queue, function,

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,14 +11,19 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 const usage = `trailwatch: per-principal anomaly detection for AWS CloudTrail
 
 Usage:
   trailwatch replay [flags] PATH...   replay CloudTrail through the detectors
-  trailwatch validate FILE            check a thresholds.yaml
+  trailwatch backfill --since DAY --until DAY [flags] PATH...
+                                      warm the deployed baselines from the archive
+  trailwatch validate [--against OLD] FILE
+                                      check a thresholds.yaml
+  trailwatch baseline show|forget|reset PRINCIPAL ...
+                                      inspect or unlearn a stored baseline
+  trailwatch tune [--labels FILE] [--out DIR] [flags] PATH...
+                                      backtest thresholds: HTML and JSON report
+  trailwatch test [DIR|FILE...]       run every high-risk rule's examples
   trailwatch version                  print the version
   trailwatch help [COMMAND]           explain a command and its flags
 
@@ -76,11 +82,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "replay":
 		return runReplay(args[1:], stdin, stdout, stderr)
+	case "backfill":
+		return runBackfill(args[1:], stdout, stderr)
 	case "validate":
 		return runValidate(args[1:], stdout, stderr)
+	case "baseline":
+		return runBaseline(args[1:], stdout, stderr)
+	case "tune":
+		return runTune(args[1:], stdin, stdout, stderr)
+	case "test":
+		return runTest(context.Background(), args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "trailwatch %s\n", buildVersion())
-		return nil
+		return runVersion(stdout)
 	case "help", "-h", "--help", "-help":
 		if len(args) > 1 {
 			return run([]string{args[1], "--help"}, stdin, stdout, stderr)
@@ -91,20 +104,4 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return usageErr("unknown command %q", args[0])
 	}
-}
-
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		v += " " + bi.GoVersion
-	}
-	return v
 }

