@@ -1,10 +1,6 @@
 package infra
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -39,8 +35,10 @@ type Central struct {
 	Detection  *detection.Detection
 	IPRanges   *ipranges.IPRanges
 	// Notify is nil when no webhook is configured.
-	Notify     *findings.Notify
-	Operations *operations.Operations
+	Notify *findings.Notify
+	// SecurityHub is the Security Hub export (context securityHub=true), or nil.
+	SecurityHub *findings.SecurityHub
+	Operations  *operations.Operations
 }
 
 // Forwarder is the composed member-account stack.
@@ -66,7 +64,7 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 	if cfg.NotifyEnabled() {
 		functions = append(functions, "notify")
 	}
-	if err := checkFunctions(cfg.FunctionsDir, functions...); err != nil {
+	if err := checkFunctions(cfg.FunctionSource(), functions...); err != nil {
 		return nil, err
 	}
 	if err := ipranges.CheckFiles(cfg.FunctionsDir); err != nil {
@@ -104,21 +102,28 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 	return &Stacks{Central: central, Forwarder: fwd}, nil
 }
 
-func checkFunctions(dir string, names ...string) error {
+// filesBeside are the files a function reads beside its bootstrap.
+var filesBeside = map[string][]string{"detect": {ipranges.BundledFile}}
+
+// checkFunctions checks each function's code (a bootstrap in the build
+// directory, or a release zip that checksums.txt vouches for).
+func checkFunctions(src lambdafn.Source, names ...string) error {
 	for _, n := range names {
-		p := filepath.Join(dir, n, "bootstrap")
-		st, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("function binary %s is missing: build it first (make build-lambda) or point -c functionsDir=DIR at a directory holding detect/bootstrap and notify/bootstrap", p)
-		}
-		if err != nil {
-			return fmt.Errorf("function binary: %w", err)
-		}
-		if st.IsDir() {
-			return fmt.Errorf("function binary %s is a directory", p)
+		if _, err := src.Code(n, filesBeside[n]...); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// functionCode is the asset path of a function's code, which Build has
+// checked before creating any construct.
+func functionCode(cfg Config, name string) string {
+	p, err := cfg.FunctionSource().Code(name)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // CentralStackProps configure NewCentralStack.
@@ -157,7 +162,7 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 		LogRetentionDays: cfg.LogRetentionDays,
 	})
 	c.Detection = detection.New(stack, "Detect", detection.Props{
-		CodeDir:             lambdafn.CodeDir(cfg.FunctionsDir, "detect"),
+		CodeDir:             functionCode(cfg, "detect"),
 		Queue:               c.Ingestion.Queue,
 		State:               c.State,
 		Topic:               c.Findings,
@@ -169,6 +174,7 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 		ReservedConcurrency: cfg.DetectReservedConcurrency,
 		MaxConcurrency:      cfg.DetectMaxConcurrency,
 		IPRanges:            c.IPRanges,
+		SilentHours:         cfg.SilentHours,
 	})
 
 	dlqs := []operations.NamedQueue{
@@ -182,7 +188,7 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	}
 	if cfg.NotifyEnabled() {
 		c.Notify = findings.NewNotify(stack, "Notify", findings.NotifyProps{
-			CodeDir:          lambdafn.CodeDir(cfg.FunctionsDir, "notify"),
+			CodeDir:          functionCode(cfg, "notify"),
 			Topic:            c.Findings,
 			WebhookFormat:    cfg.WebhookFormat,
 			WebhookURL:       cfg.WebhookURL,
@@ -198,6 +204,18 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	} else {
 		awscdk.Annotations_Of(stack).AddInfo(jsii.String("No webhookUrl in context: the notify queue and function are not deployed; findings go to SNS subscribers only."))
 	}
+	if cfg.SecurityHub {
+		c.SecurityHub = findings.NewSecurityHub(stack, "SecurityHub", findings.SecurityHubProps{
+			CodeDir:          functionCode(cfg, "notify"),
+			Topic:            c.Findings,
+			LogLevel:         cfg.LogLevel,
+			LogRetentionDays: cfg.LogRetentionDays,
+		})
+		dlqs = append(dlqs,
+			operations.NamedQueue{Name: "SecurityHubDLQ", Queue: c.SecurityHub.QueueDLQ},
+			operations.NamedQueue{Name: "SecurityHubSubscriptionDLQ", Queue: c.SecurityHub.SubscriptionDLQ})
+		fns = append(fns, operations.NamedFunction{Name: "SecurityHub", Function: c.SecurityHub.Function.Function})
+	}
 	if cfg.OrganizationID == "" {
 		awscdk.Annotations_Of(c.Ingestion.Bus).AddInfo(jsii.String("No organizationId in context: only this account can put events on the central bus."))
 	}
@@ -208,7 +226,13 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 		IngestQueue:        c.Ingestion.Queue,
 		IngestAgeThreshold: awscdk.Duration_Seconds(jsii.Number(float64(cfg.IngestAgeAlarmSeconds))),
 		Emails:             cfg.OpsEmailSubscribers,
+		SilentHours:        cfg.SilentHours,
+		CentralBus:         c.Ingestion.Bus,
+		ForwarderAlarmName: forwarder.AlarmName,
 	})
+	// Self-protection: the detect function learns the deployed names of
+	// every resource above (README "Self-protection").
+	c.Detection.Protect(protectedResources(stack, c.Detection.Function.Function.Node().DefaultChild()))
 
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})

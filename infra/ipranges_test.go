@@ -21,7 +21,9 @@ import (
 func patternRules(tpl map[string]interface{}) map[string]map[string]interface{} {
 	out := map[string]map[string]interface{}{}
 	for id, r := range resources(tpl, "AWS::Events::Rule") {
-		if _, scheduled := props(r)["ScheduleExpression"]; !scheduled {
+		_, scheduled := props(r)["ScheduleExpression"]
+		alarms := fmtList(asMap(props(r)["EventPattern"])["source"]) == "aws.cloudwatch" // forwarder DLQ alarms
+		if !scheduled && !alarms {
 			out[id] = r
 		}
 	}

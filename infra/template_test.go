@@ -209,8 +209,8 @@ func TestDeadLetterQueuesWhereverMessagesFlow(t *testing.T) {
 			}
 		}
 	}
-	if n := len(dlqRefs(fixture.centralTpl)); n != 5 {
-		t.Errorf("central stack has %d DLQs, want 5 (ingest, ingest target, notify, notify subscription, ip-ranges schedule)", n)
+	if n := len(dlqRefs(fixture.centralTpl)); n != 8 {
+		t.Errorf("central stack has %d DLQs, want 8 (ingest, ingest target, notify, notify subscription, ip-ranges schedule, security hub, security hub subscription, forwarder alarms)", n)
 	}
 }
 
@@ -269,9 +269,9 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("%s namespace %v", m, ns)
 		}
 	}
-	want := len(dlqRefs(fixture.centralTpl)) + 2*len(resources(fixture.centralTpl, "AWS::Lambda::Function")) + 3
+	want := len(dlqRefs(fixture.centralTpl)) + 2*len(resources(fixture.centralTpl, "AWS::Lambda::Function")) + 5
 	if n := len(resources(fixture.centralTpl, "AWS::CloudWatch::Alarm")); n != want {
-		t.Errorf("%d alarms, want %d (one per DLQ, two per function, ingest age, config reload, unusable states)", n, want)
+		t.Errorf("%d alarms, want %d (one per DLQ, two per function, ingest age, config reload, unusable states, silent sources, no heartbeat checks)", n, want)
 	}
 	// The forwarder's DLQ is watched too.
 	for dlq := range dlqRefs(fixture.fwdTpl) {
@@ -337,13 +337,14 @@ func TestBaselinesTable(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	fns := resources(fixture.centralTpl, "AWS::Lambda::Function")
-	if len(fns) != 3 {
-		t.Fatalf("%d functions, want 3", len(fns))
+	if len(fns) != 4 {
+		t.Fatalf("%d functions, want 4", len(fns))
 	}
 	wantEnv := map[string][]string{
-		"detect":   {"AWS_IP_RANGES_FILE", "CONFIG_PARAMETER", "IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL", "TABLE_NAME", "TOPIC_ARN"},
-		"ipranges": {"IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL"},
-		"notify":   {"JIRA_ISSUE_TYPE", "JIRA_PROJECT_KEY", "LOG_LEVEL", "WEBHOOK_FORMAT", "WEBHOOK_SECRET_ARN", "WEBHOOK_URL"},
+		"securityhub": {"LOG_LEVEL", "NOTIFY_SINK", "SECURITYHUB_PRODUCT_ARN"},
+		"detect":      {"AWS_IP_RANGES_FILE", "CONFIG_PARAMETER", "IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL", "SELF_PROTECTION", "SILENT_HOURS", "TABLE_NAME", "TOPIC_ARN"},
+		"ipranges":    {"IP_RANGES_BUCKET", "IP_RANGES_KEY", "LOG_LEVEL"},
+		"notify":      {"JIRA_ISSUE_TYPE", "JIRA_PROJECT_KEY", "LOG_LEVEL", "WEBHOOK_FORMAT", "WEBHOOK_SECRET_ARN", "WEBHOOK_URL"},
 	}
 	secrets := resources(fixture.centralTpl, "AWS::SecretsManager::Secret")
 	seen := map[string]bool{}
@@ -369,6 +370,9 @@ func TestFunctions(t *testing.T) {
 		if _, ok := vars["TABLE_NAME"]; !ok && vars["IP_RANGES_BUCKET"] != nil {
 			kind = "ipranges"
 		}
+		if vars["NOTIFY_SINK"] == "securityhub" {
+			kind = "securityhub"
+		}
 		seen[kind] = true
 		if !reflect.DeepEqual(names, wantEnv[kind]) {
 			t.Errorf("%s (%s): env %v, want %v", id, kind, names, wantEnv[kind])
@@ -388,7 +392,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("notify: WEBHOOK_SECRET_ARN %v is not the secret's ARN", vars["WEBHOOK_SECRET_ARN"])
 		}
 	}
-	if !seen["detect"] || !seen["notify"] || !seen["ipranges"] {
+	if !seen["detect"] || !seen["notify"] || !seen["ipranges"] || !seen["securityhub"] {
 		t.Errorf("functions seen %v", seen)
 	}
 	noPanic(t, "event source mappings", func() {
@@ -399,7 +403,7 @@ func TestFunctions(t *testing.T) {
 		})
 		fixture.central.ResourcePropertiesCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]interface{}{
 			"FunctionResponseTypes": []interface{}{"ReportBatchItemFailures"},
-		}, jsii.Number(2))
+		}, jsii.Number(3)) // detect, notify, securityhub
 	})
 	for id, lg := range resources(fixture.centralTpl, "AWS::Logs::LogGroup") {
 		if props(lg)["RetentionInDays"] != float64(90) {

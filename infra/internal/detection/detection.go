@@ -3,6 +3,9 @@
 package detection
 
 import (
+	"encoding/json"
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
@@ -23,12 +26,15 @@ var Timeout = awscdk.Duration_Seconds(jsii.Number(60))
 
 // Props configure New.
 type Props struct {
-	CodeDir             string
-	Queue               awssqs.IQueue
-	State               *state.State
-	Topic               *findings.Topic
-	Thresholds          *thresholds.Thresholds
-	LogLevel            string
+	CodeDir    string
+	Queue      awssqs.IQueue
+	State      *state.State
+	Topic      *findings.Topic
+	Thresholds *thresholds.Thresholds
+	LogLevel   string
+	// SilentHours is SILENT_HOURS: how long an account and region that has
+	// sent events may stay silent before it counts as silent.
+	SilentHours         int
 	LogRetentionDays    int
 	BatchSize           int
 	MaxBatchingWindow   awscdk.Duration
@@ -53,6 +59,7 @@ func New(scope constructs.Construct, id string, p Props) *Detection {
 		"TOPIC_ARN":        *p.Topic.Topic.TopicArn(),
 		"CONFIG_PARAMETER": *p.Thresholds.Parameter.ParameterName(),
 		"LOG_LEVEL":        p.LogLevel,
+		"SILENT_HOURS":     strconv.Itoa(p.SilentHours),
 	}
 	for k, v := range p.IPRanges.DetectEnvironment() {
 		environment[k] = v
@@ -84,4 +91,22 @@ func New(scope constructs.Construct, id string, p Props) *Detection {
 	// GetQueueAttributes/GetQueueUrl on this queue and kms:Decrypt on its key.
 	fn.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(p.Queue, src))
 	return &Detection{Function: fn}
+}
+
+// SelfProtectionVariable is the detect function's environment variable
+// holding what the self-protection rule guards beyond its built-in names
+// (detectors.Protection as JSON).
+const SelfProtectionVariable = "SELF_PROTECTION"
+
+// Protect passes the detect function the identifiers of Trailwatch's own
+// resources ("KIND/NAME", names usually deploy-time tokens) as
+// SELF_PROTECTION. Call it once, after every resource is created.
+func (d *Detection) Protect(resources []string) {
+	b, err := json.Marshal(struct {
+		Resources []string `json:"resources"`
+	}{resources})
+	if err != nil {
+		panic(err) // strings always encode
+	}
+	d.Function.Function.AddEnvironment(jsii.String(SelfProtectionVariable), jsii.String(string(b)), nil)
 }
