@@ -476,8 +476,11 @@ func (r *WindowRate) close() {
 		r.Mean, r.Var = x, 0.25
 	} else {
 		d := x - r.Mean
-		r.Mean += rateAlpha * d
-		r.Var = (1 - rateAlpha) * (r.Var + rateAlpha*d*d)
+		// Conversions round each product, so no architecture fuses a
+		// multiply-add here: replay (amd64) and the Lambda (arm64) must
+		// compute the same baseline.
+		r.Mean += float64(rateAlpha * d)
+		r.Var = (1 - rateAlpha) * (r.Var + float64(rateAlpha*d*d))
 	}
 	// Keep float32 precision, as stored, so a baseline behaves the same
 	// whether it stayed in memory or went through a store.

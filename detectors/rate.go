@@ -67,7 +67,7 @@ func (RateBurst) Check(c *Context, ev *events.Event) []Signal {
 			"window_count":     count,
 			"typical_count":    round4(typical),
 			"expected_max":     round4(lambda),
-			"poisson_tail_p":   p,
+			"poisson_tail_p":   sig6(p),
 			"windows_observed": r.Windows,
 		},
 	}}
@@ -128,7 +128,7 @@ func (ErrorBurst) Check(c *Context, ev *events.Event) []Signal {
 		Evidence: map[string]any{
 			"window_denied":   count,
 			"expected_max":    round4(lambda),
-			"poisson_tail_p":  p,
+			"poisson_tail_p":  sig6(p),
 			"history_denied":  b.Denied,
 			"history_events":  b.Events,
 			"latest_error":    ev.ErrorCode,

@@ -1,6 +1,8 @@
 package infra
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -60,14 +62,11 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	functions := []string{"detect"}
+	functions := []string{"detect", ipranges.FunctionName}
 	if cfg.NotifyEnabled() {
 		functions = append(functions, "notify")
 	}
 	if err := checkFunctions(cfg.FunctionSource(), functions...); err != nil {
-		return nil, err
-	}
-	if err := ipranges.CheckFiles(cfg.FunctionsDir); err != nil {
 		return nil, err
 	}
 	content, fromFile, err := thresholds.Load(cfg.ThresholdsFile)
@@ -126,6 +125,23 @@ func functionCode(cfg Config, name string) string {
 	return p
 }
 
+// rangesBuild fingerprints the ipranges function's code and the ranges
+// bundled with detect, which Build has checked: a new build runs the
+// refresher again at deployment.
+func rangesBuild(cfg Config) string {
+	src := cfg.FunctionSource()
+	fn, err := src.Fingerprint(ipranges.FunctionName)
+	if err != nil {
+		panic(err)
+	}
+	det, err := src.Fingerprint("detect", ipranges.BundledFile)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256([]byte(fn + "/" + det))
+	return hex.EncodeToString(sum[:8])
+}
+
 // CentralStackProps configure NewCentralStack.
 type CentralStackProps struct {
 	awscdk.StackProps
@@ -157,7 +173,8 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	c.Findings.SubscribeEmails(cfg.EmailSubscribers)
 	c.Thresholds = thresholds.New(stack, "Thresholds", props.ThresholdsContent, props.ThresholdsSource)
 	c.IPRanges = ipranges.New(stack, "IPRanges", ipranges.Props{
-		FunctionsDir:     cfg.FunctionsDir,
+		CodeDir:          functionCode(cfg, ipranges.FunctionName),
+		Build:            rangesBuild(cfg),
 		LogLevel:         cfg.LogLevel,
 		LogRetentionDays: cfg.LogRetentionDays,
 	})

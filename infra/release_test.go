@@ -99,11 +99,8 @@ func TestDeployFromReleaseZips(t *testing.T) {
 		"webhookFormat": "generic",
 		"webhookUrl":    testWebhookURL,
 		"releaseDir":    release,
-		// TODO(ipranges): the ipranges construct still reads its code and
-		// detect's bundled ranges from functionsDir (ipranges.Props
-		// takes a FunctionsDir); until it takes cfg.FunctionSource(),
-		// that function deploys from functionsDir.
-		"functionsDir": fixture.funcsDir,
+		// No build directory: every function must come from the release.
+		"functionsDir": t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +147,8 @@ func TestDeployFromReleaseZips(t *testing.T) {
 			name = "detect"
 		case vars["WEBHOOK_URL"] != nil:
 			name = "notify"
+		case vars["IP_RANGES_BUCKET"] != nil:
+			name = ipranges.FunctionName
 		default:
 			continue
 		}
@@ -168,8 +167,8 @@ func TestDeployFromReleaseZips(t *testing.T) {
 		}
 		found[name] = true
 	}
-	if !found["detect"] || !found["notify"] {
-		t.Errorf("functions deployed from the release: %v, want detect and notify", found)
+	if !found["detect"] || !found["notify"] || !found[ipranges.FunctionName] {
+		t.Errorf("functions deployed from the release: %v, want detect, notify and %s", found, ipranges.FunctionName)
 	}
 }
 

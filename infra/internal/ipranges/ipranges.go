@@ -8,12 +8,6 @@
 package ipranges
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -48,8 +42,12 @@ const (
 
 // Props configure New.
 type Props struct {
-	// FunctionsDir holds ipranges/bootstrap and detect/ip-ranges.json.gz.
-	FunctionsDir     string
+	// CodeDir is the ipranges function's code (a directory holding its
+	// bootstrap, or a release zip).
+	CodeDir string
+	// Build identifies the function's code and the ranges bundled with
+	// detect: when it changes, the refresher runs again at deployment.
+	Build            string
 	LogLevel         string
 	LogRetentionDays int
 }
@@ -68,24 +66,6 @@ type IPRanges struct {
 	// Deployment runs the function when a deployment changes its code or
 	// the bundled ranges.
 	Deployment awscdk.CustomResource
-}
-
-// CheckFiles reports a missing function binary or bundled ranges file
-// before any construct is created.
-func CheckFiles(functionsDir string) error {
-	for _, p := range []string{
-		filepath.Join(functionsDir, FunctionName, "bootstrap"),
-		filepath.Join(functionsDir, "detect", BundledFile),
-	} {
-		st, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("%s is missing: build the functions first (make build-lambda bundles AWS's ranges beside detect/bootstrap) or point -c functionsDir=DIR at a directory holding them: %w", p, err)
-		}
-		if st.IsDir() {
-			return fmt.Errorf("%s is a directory", p)
-		}
-	}
-	return nil
 }
 
 // New creates the construct id.
@@ -121,7 +101,7 @@ func New(scope constructs.Construct, id string, p Props) *IPRanges {
 
 	r.Function = lambdafn.New(c, "Refresh", lambdafn.Props{
 		Description: "Trailwatch ipranges: keeps the copy of AWS's ip-ranges.json current in S3",
-		CodeDir:     lambdafn.CodeDir(p.FunctionsDir, FunctionName),
+		CodeDir:     p.CodeDir,
 		Environment: map[string]string{
 			"IP_RANGES_BUCKET": *r.Bucket.BucketName(),
 			"IP_RANGES_KEY":    ObjectKey,
@@ -173,9 +153,7 @@ func New(scope constructs.Construct, id string, p Props) *IPRanges {
 		ServiceToken: r.Function.Function.FunctionArn(),
 		ResourceType: jsii.String("Custom::AWSIPRanges"),
 		Properties: &map[string]interface{}{
-			"Build": buildHash(
-				filepath.Join(p.FunctionsDir, FunctionName, "bootstrap"),
-				filepath.Join(p.FunctionsDir, "detect", BundledFile)),
+			"Build": p.Build,
 		},
 	})
 	r.Deployment.Node().AddDependency(role)
@@ -205,18 +183,4 @@ func (r *IPRanges) GrantRead(grantee awsiam.IGrantable) {
 		Actions:      jsii.Strings("kms:Decrypt"),
 		ResourceArns: jsii.Strings(*r.Key.KeyArn()),
 	})
-}
-
-// buildHash digests the files (a missing one counts as empty; CheckFiles
-// reports it before).
-func buildHash(paths ...string) string {
-	h := sha256.New()
-	for _, p := range paths {
-		if f, err := os.Open(p); err == nil {
-			_, _ = io.Copy(h, f)
-			f.Close()
-		}
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
 }
