@@ -242,6 +242,10 @@ func (cs *Case) rescore(cfg *Config, principal string) {
 	name := DisplayName(principal)
 	f.Title = truncateRunes(caseTitle(name, sigs), maxTitleRunes)
 	f.Reasons = reasons(sigs, name)
+	f.NextSteps = runbook(top, name)
+	if len(f.EventIDs) > 0 {
+		f.ConsoleURL = ConsoleURL(f.Region, f.EventIDs[0])
+	}
 	var details []any
 	for _, s := range sigs {
 		d := map[string]any{"detector": s.Detector, "subject": s.Subject, "score": round4(s.Score)}
@@ -282,6 +286,8 @@ func EncodeCases(cases []*Case) ([]byte, error) {
 		slim[i].Finding.Title = ""
 		slim[i].Finding.Reasons = nil
 		slim[i].Finding.Evidence = nil
+		slim[i].Finding.NextSteps = nil
+		slim[i].Finding.ConsoleURL = ""
 	}
 	return json.Marshal(slim)
 }

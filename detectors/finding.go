@@ -98,6 +98,12 @@ type Finding struct {
 	Reasons []string `json:"reasons"`
 	// Evidence holds the numbers behind the reasons.
 	Evidence map[string]any `json:"evidence,omitempty"`
+	// NextSteps is what on-call should check first, for the lead
+	// detector and, for high-risk actions, the category.
+	NextSteps []string `json:"next_steps,omitempty"`
+	// ConsoleURL opens the first event in the CloudTrail console's event
+	// history.
+	ConsoleURL string `json:"console_url,omitempty"`
 	// DedupeKey is the lead signal's key (detector|principal|subject),
 	// consistent with Detector: later matches of any of the case's
 	// subjects fold into it.

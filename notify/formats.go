@@ -107,6 +107,16 @@ func jiraContent(f detectors.Finding) []any {
 		}
 		content = append(content, adfParagraph("Why this is unusual:"), map[string]any{"type": "bulletList", "content": items})
 	}
+	if len(f.NextSteps) > 0 {
+		items := make([]any, 0, len(f.NextSteps))
+		for _, s := range f.NextSteps {
+			items = append(items, map[string]any{"type": "listItem", "content": []any{adfParagraph(s)}})
+		}
+		content = append(content, adfParagraph("What to check first:"), map[string]any{"type": "bulletList", "content": items})
+	}
+	if f.ConsoleURL != "" {
+		content = append(content, adfParagraph("The first event in the CloudTrail console: "+f.ConsoleURL))
+	}
 	details := map[string]any{
 		"finding_id":  f.ID,
 		"event_ids":   f.EventIDs,
@@ -177,12 +187,16 @@ func PagerDutyEvent(f detectors.Finding, routingKey string) map[string]any {
 	if !ts.IsZero() {
 		payload["timestamp"] = ts.UTC().Format(time.RFC3339)
 	}
-	return map[string]any{
+	ev := map[string]any{
 		"routing_key":  routingKey,
 		"event_action": "trigger",
 		"dedup_key":    DeliveryKey(f),
 		"payload":      payload,
 	}
+	if f.ConsoleURL != "" {
+		ev["links"] = []any{map[string]any{"href": f.ConsoleURL, "text": "First event in the CloudTrail console"}}
+	}
+	return ev
 }
 
 // oneLine replaces control characters (newlines included) with spaces and

@@ -82,8 +82,12 @@ func Chat(f detectors.Finding) ChatNotification {
 	}
 }
 
-// NextSteps is what on-call should check first for a finding.
+// NextSteps is what on-call should check first for a finding: its own
+// runbook (Finding.NextSteps), or generic steps for a finding without one.
 func NextSteps(f detectors.Finding) []string {
+	if len(f.NextSteps) > 0 {
+		return f.NextSteps
+	}
 	who := f.PrincipalARN
 	if who == "" {
 		who = f.Principal

@@ -48,8 +48,17 @@ func FindingText(f detectors.Finding) string {
 	for _, r := range f.Reasons {
 		fmt.Fprintf(&b, "      - %s\n", r)
 	}
+	if steps := NextSteps(f); len(steps) > 0 {
+		b.WriteString("    next steps:\n")
+		for _, s := range steps {
+			fmt.Fprintf(&b, "      - %s\n", s)
+		}
+	}
 	fmt.Fprintf(&b, "    calls: %s\n", strings.Join(f.EventNames, ", "))
 	fmt.Fprintf(&b, "    event ids: %s\n", strings.Join(f.EventIDs, ", "))
+	if f.ConsoleURL != "" {
+		fmt.Fprintf(&b, "    in the console: %s\n", f.ConsoleURL)
+	}
 	fmt.Fprintf(&b, "    id: %s\n", f.ID)
 	return b.String()
 }
