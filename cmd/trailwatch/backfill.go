@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -311,33 +309,7 @@ func backfill(ctx context.Context, o *backfillOptions, paths []string, stderr io
 // backfillClient opens the DynamoDB client and checks (or creates) the
 // table, as replay --store dynamodb does.
 func backfillClient(ctx context.Context, o *backfillOptions) (*dynamodb.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if o.region != "" {
-		opts = append(opts, awsconfig.WithRegion(o.region))
-	}
-	if o.endpoint != "" && !envHasCredentials() {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	client := baselines.NewDynamoDBClient(cfg, o.endpoint)
-	if o.createTable {
-		if err := baselines.CreateTable(ctx, client, o.table); err != nil {
-			return nil, err
-		}
-	} else if _, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(o.table)}); err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("DynamoDB table %s not found (use --create-table to create it)", o.table)
-		}
-		return nil, fmt.Errorf("describe table %s: %w", o.table, err)
-	}
-	return client, nil
+	return openDynamoDBClient(ctx, o.table, o.endpoint, o.region, o.createTable)
 }
 
 // backfillID names a backfill by what determines its event sequence: the

@@ -30,31 +30,9 @@ func openDynamoDBStore(ctx context.Context, o *replayOptions, log *slog.Logger) 
 	if n := len(o.table); n < 3 || n > 255 {
 		return nil, usageErr("--table: DynamoDB table names are 3 to 255 characters long, got %q", o.table)
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if o.region != "" {
-		opts = append(opts, awsconfig.WithRegion(o.region))
-	}
-	if o.endpoint != "" && !envHasCredentials() {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := openDynamoDBClient(ctx, o.table, o.endpoint, o.region, o.createTable)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	client := baselines.NewDynamoDBClient(cfg, o.endpoint)
-	if o.createTable {
-		if err := baselines.CreateTable(ctx, client, o.table); err != nil {
-			return nil, err
-		}
-	} else if _, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(o.table)}); err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("DynamoDB table %s not found (use --create-table to create it)", o.table)
-		}
-		return nil, fmt.Errorf("describe table %s: %w", o.table, err)
+		return nil, err
 	}
 	store := baselines.NewDynamoDB(client, o.table, log)
 	if o.configFile != "" {
@@ -66,6 +44,39 @@ func openDynamoDBStore(ctx context.Context, o *replayOptions, log *slog.Logger) 
 		store.Forget = c.Forget
 	}
 	return &replayStore{DynamoDB: store, table: o.table}, nil
+}
+
+// openDynamoDBClient opens a DynamoDB client (region from region, else the
+// environment, else us-east-1; dummy credentials for a local endpoint
+// without any) and checks that the table exists, or creates it.
+func openDynamoDBClient(ctx context.Context, table, endpoint, region string, create bool) (*dynamodb.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	if endpoint != "" && !envHasCredentials() {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client := baselines.NewDynamoDBClient(cfg, endpoint)
+	if create {
+		if err := baselines.CreateTable(ctx, client, table); err != nil {
+			return nil, err
+		}
+	} else if _, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("DynamoDB table %s not found (use --create-table to create it)", table)
+		}
+		return nil, fmt.Errorf("describe table %s: %w", table, err)
+	}
+	return client, nil
 }
 
 // replayStore is the DynamoDB store as replay uses it: the first baseline
