@@ -283,8 +283,9 @@ func TestDeployedDetectClassifiesInsideAWS(t *testing.T) {
 	url := testenv.RIE(t, bootstrap, env)
 	invokeRIE(t, url, phaseEvent(t, "inside", base))
 	invokeRIE(t, url, phaseEvent(t, "outside", base))
-	logs := testenv.RIELogs(url)
-	for _, want := range []string{`"ip_ranges":5`, `"IPRangesRefreshFailures"`, `StatusCode: 403`} {
+	wants := []string{`"ip_ranges":5`, `"IPRangesRefreshFailures"`, `StatusCode: 403`}
+	logs := testenv.WaitRIELogs(url, 5*time.Second, wants...)
+	for _, want := range wants {
 		if !strings.Contains(logs, want) {
 			t.Errorf("detect logs lack %s (bundled ranges loaded, missing bucket copy counted)", want)
 		}
@@ -319,7 +320,7 @@ func TestDeployedDetectClassifiesInsideAWS(t *testing.T) {
 	url2 := testenv.RIE(t, bootstrap, env)
 	invokeRIE(t, url2, phaseEvent(t, "refreshed-inside", base))
 	invokeRIE(t, url2, phaseEvent(t, "refreshed-outside", base))
-	if logs := testenv.RIELogs(url2); !strings.Contains(logs, `"AWS ip ranges refreshed"`) || !strings.Contains(logs, `"sync_token":1700086400`) {
+	if logs := testenv.WaitRIELogs(url2, 5*time.Second, `"AWS ip ranges refreshed"`, `"sync_token":1700086400`); !strings.Contains(logs, `"AWS ip ranges refreshed"`) || !strings.Contains(logs, `"sync_token":1700086400`) {
 		t.Errorf("the second cold start did not refresh from the bucket copy")
 	}
 	ev := capture.pinning("ASIAE2EREFRESHED0001", 5*time.Second)

@@ -110,7 +110,7 @@ func TestEndToEndRIE(t *testing.T) {
 		if got := rv.Tickets(); len(got) != 1 || got[0] != "tw-e2e-1" {
 			t.Errorf("tickets = %v, want exactly [tw-e2e-1]", got)
 		}
-		logs := testenv.RIELogs(url)
+		logs := testenv.WaitRIELogs(url, 5*time.Second, `"message":"ticket delivered"`, `"WebhookLatency"`)
 		if !strings.Contains(logs, `"message":"ticket delivered"`) || !strings.Contains(logs, `"requestId":`) {
 			t.Errorf("no JSON delivery log with requestId in:\n%s", logs)
 		}

@@ -131,7 +131,10 @@ func TestDetectDeadline(t *testing.T) {
 	if len(resp.BatchItemFailures) != len(deferred)*each {
 		t.Errorf("%d messages failed for %d deferred users of %d events each", len(resp.BatchItemFailures), len(deferred), each)
 	}
-	if logs := testenv.RIELogs(detect); !strings.Contains(logs, `"EventsDeferred"`) || strings.Contains(logs, "Task timed out") {
+	// The function's output reaches the emulator's log a moment after its
+	// response: wait for the metric line.
+	logs := testenv.WaitRIELogs(detect, 5*time.Second, `"EventsDeferred"`)
+	if !strings.Contains(logs, `"EventsDeferred"`) || strings.Contains(logs, "Task timed out") {
 		t.Errorf("detect output lacks the EventsDeferred metric, or timed out:\n%s", tail(logs, 20))
 	}
 

@@ -161,12 +161,15 @@ func TestPipeline(t *testing.T) {
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("attack batch: failures %v, want none (the malformed message is counted as skipped)", resp.BatchItemFailures)
 	}
-	logs := testenv.RIELogs(detect)
+	wants := []string{`"message_id":"bad-1"`, `"reason":"malformed_json"`, `"EventsSkipped"`, `"Reason":"malformed_json"`, `"requestId":`, `"Findings"`, `"ReadCapacityUnits"`}
+	// The function's output reaches the emulator's log a moment after its
+	// response: wait until the batch's metric lines are in.
+	logs := testenv.WaitRIELogs(detect, 5*time.Second, wants...)
 	published := publishedIDs(logs)
 	if len(published) == 0 {
 		t.Fatalf("detect published nothing for the attack:\n%s", tail(logs, 40))
 	}
-	for _, want := range []string{`"message_id":"bad-1"`, `"reason":"malformed_json"`, `"EventsSkipped"`, `"Reason":"malformed_json"`, `"requestId":`, `"Findings"`, `"ReadCapacityUnits"`} {
+	for _, want := range wants {
 		if !strings.Contains(logs, want) {
 			t.Errorf("detect output lacks %s", want)
 		}

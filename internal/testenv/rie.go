@@ -156,6 +156,25 @@ func RIELogs(url string) string {
 	return ""
 }
 
+// WaitRIELogs returns the emulator's output once it holds every one of
+// needles, or after timeout: a function's log lines reach the emulator a
+// moment after its response, so a test that checks them right after an
+// invocation must wait for them.
+func WaitRIELogs(url string, timeout time.Duration, needles ...string) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		logs := RIELogs(url)
+		all := true
+		for _, n := range needles {
+			all = all && strings.Contains(logs, n)
+		}
+		if all || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Invoke posts payload (JSON-encoded unless it is []byte, string or
 // json.RawMessage) to an emulator invoke URL and returns the response body.
 // A function error comes back as the JSON error document with a nil error;
