@@ -45,6 +45,10 @@ var categoryRunbooks = map[string][]string{
 		"An account that leaves the organization escapes its SCPs and central logging: confirm with the organization's owners at once.",
 		"If it was not planned, revoke {name}'s sessions and keys.",
 	},
+	"resource hijacking": {
+		"Find out whether anyone asked for this access or capacity: LLM-jacking and mining run up bills within hours on stolen credentials.",
+		"If not, remove the access (model access, agreements, instances) and revoke the credentials {name} used.",
+	},
 	"Trailwatch self-protection": {
 		"Someone changed Trailwatch itself: check that detection still runs (the functions, rules, queues and topics named in the events) and revert the change.",
 		"Treat {name} as suspect until the change is explained, and review its other calls.",
