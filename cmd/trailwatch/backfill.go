@@ -21,7 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/trailwatch/trailwatch/baselines"
-	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/events"
 )
@@ -143,25 +142,12 @@ func backfill(ctx context.Context, o *backfillOptions, paths []string, stderr io
 		return nil, usageErr("--table: DynamoDB table names are 3 to 255 characters long, got %q", o.table)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := config.Default()
-	if o.configFile != "" {
-		var warnings []config.Problem
-		var err error
-		if cfg, warnings, err = config.Load(o.configFile, time.Now()); err != nil {
-			return nil, err
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "trailwatch: %s: warning: %s\n", o.configFile, w)
-		}
+	cfg, err := loadConfig(o.configFile, stderr)
+	if err != nil {
+		return nil, err
 	}
-	norm := &events.Normalizer{Keying: cfg.Keying}
-	if o.ipRanges != "" {
-		var err error
-		if norm.Ranges, err = events.LoadIPRangesFile(o.ipRanges); err != nil {
-			return nil, err
-		}
-	}
-	if err := events.CheckPaths(paths); err != nil {
+	norm, err := inputNormalizer(cfg, o.ipRanges, paths)
+	if err != nil {
 		return nil, err
 	}
 	rd := &events.Reader{Normalizer: norm, Window: o.window}
@@ -512,34 +498,9 @@ func (r *backfillRun) checkNewer(ctx context.Context, store detectors.Store, sin
 // startBackfillProgress shows a progress bar on a terminal: files read of
 // those listed, events applied, rate.
 func startBackfillProgress(mode string, w io.Writer, s *events.Stats, applied *atomic.Int64, start time.Time) func() {
-	show := mode == "always"
-	if mode == "auto" {
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				show = true
-			}
-		}
-	}
-	if !show {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprint(w, "\r\033[K"+progressLine(s.Files.Load(), s.Listed.Load(), applied.Load(), time.Since(start)))
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return startTicker(mode, w, func() string {
+		return progressLine(s.Files.Load(), s.Listed.Load(), applied.Load(), time.Since(start))
+	})
 }
 
 // progressLine renders the bar: files read of files listed.

@@ -137,16 +137,9 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	cfg := config.Default()
-	if o.configFile != "" {
-		var warnings []config.Problem
-		cfg, warnings, err = config.Load(o.configFile, time.Now())
-		if err != nil {
-			return err
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "trailwatch: %s: warning: %s\n", o.configFile, w)
-		}
+	cfg, err := loadConfig(o.configFile, stderr)
+	if err != nil {
+		return err
 	}
 	minSev := cfg.Routing.SNSMinSeverity
 	if o.minSeverity != "" {
@@ -154,13 +147,8 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return usageErr("--min-severity: %v", err)
 		}
 	}
-	norm := &events.Normalizer{Keying: cfg.Keying}
-	if o.ipRanges != "" {
-		if norm.Ranges, err = events.LoadIPRangesFile(o.ipRanges); err != nil {
-			return err
-		}
-	}
-	if err := events.CheckPaths(paths); err != nil {
+	norm, err := inputNormalizer(cfg, o.ipRanges, paths)
+	if err != nil {
 		return err
 	}
 
@@ -255,6 +243,39 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d events could not be saved to the store", failedEvents)
 	}
 	return nil
+}
+
+// loadConfig returns the embedded defaults, or the config file with its
+// warnings printed on stderr.
+func loadConfig(file string, stderr io.Writer) (*detectors.Config, error) {
+	if file == "" {
+		return config.Default(), nil
+	}
+	cfg, warnings, err := config.Load(file, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "trailwatch: %s: warning: %s\n", file, w)
+	}
+	return cfg, nil
+}
+
+// inputNormalizer is the normalizer of the commands that read archives
+// (replay, backfill, tune): the config's keying and AWS's ranges when
+// given; it also checks that every input path is readable.
+func inputNormalizer(cfg *detectors.Config, ipRanges string, paths []string) (*events.Normalizer, error) {
+	norm := &events.Normalizer{Keying: cfg.Keying}
+	if ipRanges != "" {
+		var err error
+		if norm.Ranges, err = events.LoadIPRangesFile(ipRanges); err != nil {
+			return nil, err
+		}
+	}
+	if err := events.CheckPaths(paths); err != nil {
+		return nil, err
+	}
+	return norm, nil
 }
 
 // selectFindings returns the findings to print: by default exactly those
@@ -398,17 +419,20 @@ func writeSummary(w io.Writer, d summaryData) {
 	io.WriteString(w, b.String())
 }
 
-// startProgress shows a live count on a terminal.
+// startProgress shows replay's live count on a terminal.
 func startProgress(mode string, w io.Writer, s *events.Stats, start time.Time) func() {
-	show := mode == "always"
-	if mode == "auto" {
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				show = true
-			}
-		}
-	}
-	if !show {
+	return startTicker(mode, w, func() string {
+		n := s.Read.Load()
+		rate := float64(n) / time.Since(start).Seconds()
+		return fmt.Sprintf("replaying: %d records, %d files, %.1f MB, %.0f records/s", n, s.Files.Load(), float64(s.Bytes.Load())/1e6, rate)
+	})
+}
+
+// startTicker redraws line() on one terminal line four times a second
+// while mode allows it (always, or auto when w is a terminal), and clears
+// it when the returned stop function is called.
+func startTicker(mode string, w io.Writer, line func() string) func() {
+	if !progressShown(mode, w) {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -424,9 +448,7 @@ func startProgress(mode string, w io.Writer, s *events.Stats, start time.Time) f
 				fmt.Fprint(w, "\r\033[K")
 				return
 			case <-t.C:
-				n := s.Read.Load()
-				rate := float64(n) / time.Since(start).Seconds()
-				fmt.Fprintf(w, "\r\033[Kreplaying: %d records, %d files, %.1f MB, %.0f records/s", n, s.Files.Load(), float64(s.Bytes.Load())/1e6, rate)
+				fmt.Fprint(w, "\r\033[K"+line())
 			}
 		}
 	}()

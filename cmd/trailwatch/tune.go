@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/trailwatch/trailwatch/baselines"
-	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/events"
 )
@@ -96,16 +95,12 @@ func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.batchSize < 1 || o.batchSize > 10000 {
 		return usageErr("--batch-size must be between 1 and 10000")
 	}
-	cfg := config.Default()
+	cfg, err := loadConfig(o.configFile, stderr)
+	if err != nil {
+		return err
+	}
 	cfgName := "embedded defaults"
 	if o.configFile != "" {
-		var warnings []config.Problem
-		if cfg, warnings, err = config.Load(o.configFile, time.Now()); err != nil {
-			return err
-		}
-		for _, w := range warnings {
-			fmt.Fprintf(stderr, "trailwatch: %s: warning: %s\n", o.configFile, w)
-		}
 		cfgName = o.configFile
 	}
 	var labels []tuneLabel
@@ -114,13 +109,8 @@ func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	norm := &events.Normalizer{Keying: cfg.Keying}
-	if o.ipRanges != "" {
-		if norm.Ranges, err = events.LoadIPRangesFile(o.ipRanges); err != nil {
-			return err
-		}
-	}
-	if err := events.CheckPaths(paths); err != nil {
+	norm, err := inputNormalizer(cfg, o.ipRanges, paths)
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
