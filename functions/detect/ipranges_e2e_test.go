@@ -19,11 +19,7 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/lambdatest"
 	"github.com/trailwatch/trailwatch/internal/testenv"
@@ -233,28 +229,8 @@ func TestDeployedDetectClassifiesInsideAWS(t *testing.T) {
 	defer cancel()
 
 	const table, param, bucket = "trailwatch-ipranges-e2e", "/trailwatch/thresholds", "trailwatch-ip-ranges-e2e"
-	ddbEndpoint := testenv.Dynalite(t)
-	ddb := baselines.NewDynamoDBClient(aws.Config{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}, ddbEndpoint)
-	if err := baselines.CreateTable(ctx, ddb, table); err != nil {
-		t.Fatal(err)
-	}
-	snsEndpoint := testenv.Goaws(t)
-	snsClient := sns.New(sns.Options{
-		BaseEndpoint: aws.String(snsEndpoint), Region: testenv.GoawsRegion,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-	})
-	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(fmt.Sprintf("trailwatch-ipranges-%d", time.Now().UnixNano()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	capture := &findingsCapture{t: t}
-	hook := httptest.NewServer(capture)
-	t.Cleanup(hook.Close)
-	if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(hook.URL)}); err != nil {
-		t.Fatal(err)
-	}
+	stack := newLocalStack(ctx, t, table, "trailwatch-ipranges")
+	ddbEndpoint, snsEndpoint, capture := stack.ddbEndpoint, stack.snsEndpoint, stack.capture
 	thresholds, err := os.ReadFile("../../config/thresholds.yaml") // what the app deploys to SSM
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +239,7 @@ func TestDeployedDetectClassifiesInsideAWS(t *testing.T) {
 	s3srv.HideMissing.Store(true) // the deployed role may not list the bucket
 
 	env := deployedDetectEnv(t, map[string]string{
-		"TABLE_NAME": table, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
+		"TABLE_NAME": table, "TOPIC_ARN": stack.topicARN, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
 		"SELF_PROTECTION": `{"resources":["table/` + table + `"]}`,
 	})
 	for _, k := range []string{"AWS_IP_RANGES_FILE", "IP_RANGES_BUCKET", "IP_RANGES_KEY"} {

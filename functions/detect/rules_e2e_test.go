@@ -5,18 +5,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-
-	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/testenv"
 )
@@ -77,33 +71,13 @@ func TestDeployedDetectCustomRule(t *testing.T) {
 	const table, bucket = "trailwatch-rules-e2e", "trailwatch-rules-e2e-ranges"
 	param, values := deployedParameters(t)
 
-	ddbEndpoint := testenv.Dynalite(t)
-	ddb := baselines.NewDynamoDBClient(aws.Config{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}, ddbEndpoint)
-	if err := baselines.CreateTable(ctx, ddb, table); err != nil {
-		t.Fatal(err)
-	}
-	snsEndpoint := testenv.Goaws(t)
-	snsClient := sns.New(sns.Options{
-		BaseEndpoint: aws.String(snsEndpoint), Region: testenv.GoawsRegion,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-	})
-	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(fmt.Sprintf("trailwatch-rules-%d", time.Now().UnixNano()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	capture := &findingsCapture{t: t}
-	hook := httptest.NewServer(capture)
-	t.Cleanup(hook.Close)
-	if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(hook.URL)}); err != nil {
-		t.Fatal(err)
-	}
+	stack := newLocalStack(ctx, t, table, "trailwatch-rules")
+	ddbEndpoint, snsEndpoint, capture := stack.ddbEndpoint, stack.snsEndpoint, stack.capture
 	s3srv := testenv.S3(t, bucket)
 	s3srv.HideMissing.Store(true)
 
 	env := deployedDetectEnv(t, map[string]string{
-		"TABLE_NAME": table, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
+		"TABLE_NAME": table, "TOPIC_ARN": stack.topicARN, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
 		"SELF_PROTECTION": `{"resources":["table/` + table + `"]}`,
 	})
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbEndpoint

@@ -4,16 +4,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
-
-	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/internal/testenv"
 )
@@ -33,33 +26,13 @@ func TestDeployedDetectSelfProtection(t *testing.T) {
 	defer cancel()
 	const table, bucket, param = "trailwatch-selfprotect-e2e", "trailwatch-selfprotect-e2e-ranges", "CFN-Thresholds8F7E6D5C-AbCdEfGh1234"
 
-	ddbEndpoint := testenv.Dynalite(t)
-	ddb := baselines.NewDynamoDBClient(aws.Config{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}, ddbEndpoint)
-	if err := baselines.CreateTable(ctx, ddb, table); err != nil {
-		t.Fatal(err)
-	}
-	snsEndpoint := testenv.Goaws(t)
-	snsClient := sns.New(sns.Options{
-		BaseEndpoint: aws.String(snsEndpoint), Region: testenv.GoawsRegion,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-	})
-	topic, err := snsClient.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(fmt.Sprintf("trailwatch-selfprotect-%d", time.Now().UnixNano()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	capture := &findingsCapture{t: t}
-	hook := httptest.NewServer(capture)
-	t.Cleanup(hook.Close)
-	if _, err := snsClient.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(hook.URL)}); err != nil {
-		t.Fatal(err)
-	}
+	stack := newLocalStack(ctx, t, table, "trailwatch-selfprotect")
+	ddbEndpoint, snsEndpoint, capture := stack.ddbEndpoint, stack.snsEndpoint, stack.capture
 	s3srv := testenv.S3(t, bucket)
 	s3srv.HideMissing.Store(true)
 
 	env := deployedDetectEnv(t, map[string]string{
-		"TABLE_NAME": table, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
+		"TABLE_NAME": table, "TOPIC_ARN": stack.topicARN, "CONFIG_PARAMETER": param, "IP_RANGES_BUCKET": bucket,
 		"SELF_PROTECTION": selfProtectEnv,
 	})
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbEndpoint
