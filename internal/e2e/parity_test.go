@@ -396,31 +396,10 @@ func TestDeployedParity(t *testing.T) {
 	ssmSrv, _ := ssmServer(t, string(config.DefaultYAML))
 
 	// 3. The built function, with the deployed environment and timeout.
-	bootstrap := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/functions/detect")
-	// The ranges bucket the deployed refresher keeps, holding the same
-	// list as the bundled file.
-	const rangesBucket = "trailwatch-ip-ranges"
-	s3srv := testenv.S3(t, rangesBucket)
-	env := deployedEnv(t, det, map[string]string{
+	detect := runDeployedDetect(ctx, t, det, ranges, map[string]string{
 		"TABLE_NAME": tbl, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": paramName,
-		"IP_RANGES_BUCKET": rangesBucket,
+		"AWS_ENDPOINT_URL_DYNAMODB": ddbEndpoint, "AWS_ENDPOINT_URL_SNS": snsEndpoint, "AWS_ENDPOINT_URL_SSM": ssmSrv.URL,
 	})
-	layoutAsset(t, bootstrap, env, ranges)
-	bundled, err := os.ReadFile(filepath.Join(filepath.Dir(bootstrap), env["AWS_IP_RANGES_FILE"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testenv.S3Client(s3srv.URL).PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(rangesBucket), Key: aws.String(env["IP_RANGES_KEY"]), Body: bytes.NewReader(bundled),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	env["AWS_ENDPOINT_URL_S3"] = s3srv.URL
-	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbEndpoint
-	env["AWS_ENDPOINT_URL_SNS"] = snsEndpoint
-	env["AWS_ENDPOINT_URL_SSM"] = ssmSrv.URL
-	env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(int(det.TimeoutSeconds))
-	detect := testenv.RIE(t, bootstrap, env)
 
 	for i, b := range batches {
 		for delivery := 1; delivery <= 3; delivery++ {
@@ -492,6 +471,38 @@ func TestDeployedParity(t *testing.T) {
 	if fmt.Sprint(gotTickets) != fmt.Sprint(wantTickets) {
 		t.Errorf("ticket queue %v, want %v", gotTickets, wantTickets)
 	}
+}
+
+// runDeployedDetect builds the detect function and runs it under the
+// emulator as the CDK app deploys it: the deployed environment (local holds
+// the values of its deploy-time variables and the local endpoints), the
+// deployed timeout, the ranges file laid out in the asset, and a ranges
+// bucket on an S3 server holding the same list. It returns the invoke URL.
+func runDeployedDetect(ctx context.Context, t *testing.T, det deployedFunction, ranges string, local map[string]string) string {
+	t.Helper()
+	bootstrap := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/functions/detect")
+	const rangesBucket = "trailwatch-ip-ranges"
+	s3srv := testenv.S3(t, rangesBucket)
+	local["IP_RANGES_BUCKET"] = rangesBucket
+	env := deployedEnv(t, det, local)
+	layoutAsset(t, bootstrap, env, ranges)
+	bundled, err := os.ReadFile(filepath.Join(filepath.Dir(bootstrap), env["AWS_IP_RANGES_FILE"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testenv.S3Client(s3srv.URL).PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(rangesBucket), Key: aws.String(env["IP_RANGES_KEY"]), Body: bytes.NewReader(bundled),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	env["AWS_ENDPOINT_URL_S3"] = s3srv.URL
+	for k, v := range local {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			env[k] = v
+		}
+	}
+	env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(int(det.TimeoutSeconds))
+	return testenv.RIE(t, bootstrap, env)
 }
 
 // noteFinding decodes the finding an SNS notification carries.

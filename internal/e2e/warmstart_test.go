@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/trailwatch/trailwatch/baselines"
@@ -56,8 +55,8 @@ func TestWarmStart(t *testing.T) {
 	split := time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC) // the end of --until's day
 
 	// The archive in S3, as the organization trail writes it.
-	const archiveBucket, rangesBucket = "org-trail", "trailwatch-ip-ranges"
-	s3srv := testenv.S3(t, archiveBucket, rangesBucket)
+	const archiveBucket = "org-trail"
+	s3srv := testenv.S3(t, archiveBucket)
 	recs, err := archivetest.ReadJSONL(samplePath)
 	if err != nil {
 		t.Fatal(err)
@@ -159,27 +158,10 @@ func TestWarmStart(t *testing.T) {
 		t.Fatalf("Subscribe http: %v", err)
 	}
 	ssmSrv, _ := ssmServer(t, string(config.DefaultYAML))
-	bootstrap := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/functions/detect")
-	env := deployedEnv(t, det, map[string]string{
+	detect := runDeployedDetect(ctx, t, det, ranges, map[string]string{
 		"TABLE_NAME": tbl, "TOPIC_ARN": *topic.TopicArn, "CONFIG_PARAMETER": paramName,
-		"IP_RANGES_BUCKET": rangesBucket,
+		"AWS_ENDPOINT_URL_DYNAMODB": ddbEndpoint, "AWS_ENDPOINT_URL_SNS": snsEndpoint, "AWS_ENDPOINT_URL_SSM": ssmSrv.URL,
 	})
-	layoutAsset(t, bootstrap, env, ranges)
-	bundled, err := os.ReadFile(filepath.Join(filepath.Dir(bootstrap), env["AWS_IP_RANGES_FILE"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := testenv.S3Client(s3srv.URL).PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(rangesBucket), Key: aws.String(env["IP_RANGES_KEY"]), Body: bytes.NewReader(bundled),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	env["AWS_ENDPOINT_URL_S3"] = s3srv.URL
-	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbEndpoint
-	env["AWS_ENDPOINT_URL_SNS"] = snsEndpoint
-	env["AWS_ENDPOINT_URL_SSM"] = ssmSrv.URL
-	env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = fmt.Sprint(int(det.TimeoutSeconds))
-	detect := testenv.RIE(t, bootstrap, env)
 
 	// Nothing was published before the stack went live.
 	time.Sleep(200 * time.Millisecond)
