@@ -435,7 +435,7 @@ func protectedTargets(ev *events.Event, p *params, set *ProtectedSet) []string {
 				src, path = resp, rest
 			}
 			for _, v := range src.at(path) {
-				for _, s := range candidateStrings(v) {
+				for _, s := range asStrings(v) {
 					if t.subscription {
 						s = subscriptionTopic(s)
 					}
@@ -448,22 +448,6 @@ func protectedTargets(ev *events.Event, p *params, set *ProtectedSet) []string {
 		}
 	}
 	return hits
-}
-
-func candidateStrings(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		var out []string
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // subscriptionTopic returns the topic ARN of a subscription ARN
