@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -56,7 +57,8 @@ const (
 )
 
 // Load returns the content of path, or DefaultConfig (and false) when the
-// file does not exist. Any other read error or an empty file is an error;
+// file does not exist. Files its networks name are read and inlined
+// (ResolveNetworks). Any other read error or an empty file is an error;
 // a large file is split when deployed (Split), refused only beyond
 // MaxParts parameters.
 func Load(path string) (content string, fromFile bool, err error) {
@@ -70,10 +72,15 @@ func Load(path string) (content string, fromFile bool, err error) {
 	if strings.TrimSpace(string(b)) == "" {
 		return "", false, fmt.Errorf("thresholds file %s is empty", path)
 	}
-	if _, err := Split(string(b)); err != nil {
+	// Network files are read here: the deployed document must stand alone.
+	content, _, err = ResolveNetworks(string(b), filepath.Dir(path))
+	if err != nil {
 		return "", false, fmt.Errorf("thresholds file %s: %w", path, err)
 	}
-	return string(b), true, nil
+	if _, err := Split(content); err != nil {
+		return "", false, fmt.Errorf("thresholds file %s: %w", path, err)
+	}
+	return content, true, nil
 }
 
 // Split returns the parameter values that carry content: nil when it fits

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/rules/deployed-parameters.json")
+var update = flag.Bool("update", false, "rewrite testdata/rules/deployed-parameters.json and testdata/networks/deployed-thresholds.yaml")
 
 const (
 	largeRules     = "../../../testdata/rules/large-rules.yaml"
