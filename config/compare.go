@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/events"
 )
 
 // Change is a difference between a deployed config and a new one that an
@@ -13,7 +15,7 @@ import (
 // changes what is routed, or silences a detection.
 type Change struct {
 	// Kind is "keying", "routing", "forgetting", "learning", "detector",
-	// "suppression" or "rule".
+	// "suppression", "rule" or "networks".
 	Kind    string
 	Message string
 }
@@ -75,6 +77,15 @@ func Compare(old, new *detectors.Config) []Change {
 		add("learning", "learning raised (min_events %d -> %d, min_days %d -> %d): principals below the new minimums stop being scored for novelty until they reach them", o.MinEvents, n.MinEvents, o.MinDays, n.MinDays)
 	}
 
+	// Selection.
+	if o, n := old.Selection.CredentialAccessReads, new.Selection.CredentialAccessReads; o != n {
+		if n {
+			add("selection", "selection.credential_access_reads turned on: reads of secrets and credentials are scored where read-only calls arrive (S3 ingest, replay), more events scored and learned")
+		} else {
+			add("selection", "selection.credential_access_reads turned off: reads of secrets and credentials are no longer scored")
+		}
+	}
+
 	// Detector modes.
 	for _, id := range detectors.DetectorIDs() {
 		o, n := old.Detector(id).Mode, new.Detector(id).Mode
@@ -130,6 +141,56 @@ func Compare(old, new *detectors.Config) []Change {
 			add("rule", "high-risk rule %s is removed", id)
 		case !on:
 			add("rule", "high-risk rule %s is disabled: the calls it judged are no longer flagged as high-risk", id)
+		}
+	}
+	out = append(out, compareNetworks(old.Networks, new.Networks)...)
+	return out
+}
+
+// compareNetworks lists named networks added, removed and changed: calls
+// from their addresses change network key (net/NAME or their /24), which
+// first-seen judges as a network new to each principal that used them.
+func compareNetworks(old, new []events.NamedNetwork) []Change {
+	var out []Change
+	add := func(format string, args ...any) {
+		out = append(out, Change{Kind: "networks", Message: fmt.Sprintf(format, args...)})
+	}
+	byName := func(nets []events.NamedNetwork) map[string]map[netip.Prefix]bool {
+		m := map[string]map[netip.Prefix]bool{}
+		for _, nw := range nets {
+			set := map[netip.Prefix]bool{}
+			for _, p := range nw.Prefixes {
+				set[p] = true
+			}
+			m[nw.Name] = set
+		}
+		return m
+	}
+	o, n := byName(old), byName(new)
+	for _, nw := range new {
+		before, ok := o[nw.Name]
+		if !ok {
+			add("network %s added (%d prefixes): calls from it get the network key net/%s instead of their /24 or AWS region, a network new to every principal that used it", nw.Name, len(n[nw.Name]), nw.Name)
+			continue
+		}
+		var plus, minus int
+		for p := range n[nw.Name] {
+			if !before[p] {
+				plus++
+			}
+		}
+		for p := range before {
+			if !n[nw.Name][p] {
+				minus++
+			}
+		}
+		if plus+minus > 0 {
+			add("network %s changed: %d prefixes added, %d removed (%d now)", nw.Name, plus, minus, len(n[nw.Name]))
+		}
+	}
+	for _, nw := range old {
+		if _, ok := n[nw.Name]; !ok {
+			add("network %s removed (%d prefixes): calls from it are keyed by their /24 or AWS region again, a network new to every principal that used it", nw.Name, len(o[nw.Name]))
 		}
 	}
 	return out

@@ -21,6 +21,8 @@ func TestCompare(t *testing.T) {
 		{"per-session role removed", "version: 1\n", "version: 1\nkeying:\n  per_session_roles: []\n", []string{`keying: roles matching "AWSReservedSSO_*" are no longer keyed per session`}},
 		{"learning raised", "version: 1\n", "version: 1\nlearning:\n  min_days: 14\n", []string{"learning: learning raised"}},
 		{"detector off", "version: 1\n", "version: 1\ndetectors:\n  credential-pinning:\n    mode: \"off\"\n", []string{"detector: credential-pinning turned off"}},
+		{"credential reads on", "version: 1\n", "version: 1\nselection:\n  credential_access_reads: true\n", []string{"selection: selection.credential_access_reads turned on"}},
+		{"credential reads off", "version: 1\nselection:\n  credential_access_reads: true\n", "version: 1\n", []string{"selection: selection.credential_access_reads turned off"}},
 		{"rule disabled", "version: 1\n", "version: 1\nrules:\n  - id: " + rule + "\n    enabled: false\n", []string{"rule: high-risk rule " + rule + " is disabled"}},
 		{"same suppression kept", "version: 1\nsuppressions:\n  - name: a\n    principal: \"*:role/ci\"\n    reason: ci noise\n    expires: 2099-01-01\n",
 			"version: 1\nsuppressions:\n  - name: a\n    principal: \"*:role/ci\"\n    reason: ci noise\n    expires: 2099-01-01\n", nil},

@@ -1,6 +1,7 @@
 // Package config reads and validates thresholds.yaml, the configuration
 // analysts tune: detector modes, thresholds and severity bands, learning and
-// forgetting, principal keying, suppressions, routing, and high-risk rules
+// forgetting, principal keying, suppressions, routing, the events selected
+// beyond the production selection, and high-risk rules
 // (added, overridden or disabled; see detectors.CompileRules). Files are checked
 // against an embedded JSON Schema and then for meaning, with line numbers in
 // every message.
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,10 +66,17 @@ type file struct {
 		Threshold *float64           `yaml:"threshold"`
 		Severity  map[string]float64 `yaml:"severity"`
 	} `yaml:"detectors"`
+	// Selection adds read-only calls to the events scored
+	// (events.Selection); off by default.
+	Selection *struct {
+		CredentialAccessReads *bool `yaml:"credential_access_reads"`
+	} `yaml:"selection"`
 	Suppressions []detectors.Suppression `yaml:"suppressions"`
 	// SelfProtection adds resources and deployers to what the
 	// self-protection rule guards (detectors.Protection).
 	SelfProtection *detectors.Protection `yaml:"self_protection"`
+	// Networks are the named networks (networks.go).
+	Networks []networkEntry `yaml:"networks"`
 }
 
 // Problem is one thing wrong with a config file.
@@ -118,12 +127,19 @@ func Load(path string, now time.Time) (*detectors.Config, []Problem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, b, now)
+	return parse(path, b, filepath.Dir(path), now)
 }
 
 // Parse validates a config document against the schema and for meaning.
-// Absent settings take their defaults.
+// Absent settings take their defaults. A document parsed here must be
+// self-contained: a network's file is read only by Load (relative to the
+// config file); the CDK app inlines them when it deploys the config.
 func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Problem, error) {
+	return parse(name, data, "", now)
+}
+
+// parse is Parse, reading network files relative to dir ("": none).
+func parse(name string, data []byte, dir string, now time.Time) (*detectors.Config, []Problem, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err == io.EOF {
@@ -207,6 +223,9 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 		}
 		cfg.Detectors[id] = dc
 	}
+	if sel := f.Selection; sel != nil && sel.CredentialAccessReads != nil {
+		cfg.Selection.CredentialAccessReads = *sel.CredentialAccessReads
+	}
 	cfg.Suppressions = f.Suppressions
 	if rules := mapValue(doc, "rules"); rules != nil && len(rules.Content) > 0 {
 		set, errs := detectors.CompileRules(rules.Content, name)
@@ -223,6 +242,8 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 		}
 		cfg.Protected = set
 	}
+	netWarnings, netProblems := parseNetworks(doc, f.Networks, dir, cfg)
+	problems = append(problems, netProblems...)
 	for _, err := range cfg.Prepare() {
 		problems = append(problems, Problem{Line: leadingLine(err.Error()), Message: stripLine(err.Error())})
 	}
@@ -235,7 +256,7 @@ func Parse(name string, data []byte, now time.Time) (*detectors.Config, []Proble
 	if len(problems) > 0 {
 		return nil, nil, &Error{Name: name, Problems: problems}
 	}
-	var warnings []Problem
+	warnings := netWarnings
 	for _, s := range cfg.Suppressions {
 		if s.Expired(now) {
 			warnings = append(warnings, Problem{Line: s.Line, Warning: true,

@@ -159,3 +159,42 @@ func TestBuiltinCatalogMatchesSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestSelection: selection.credential_access_reads is off by default and
+// in the shipped thresholds.yaml, on when set, and a value that is not a
+// boolean or an unknown selection key is refused with its line.
+func TestSelection(t *testing.T) {
+	tests := []struct {
+		name    string
+		doc     string
+		want    bool
+		wantErr string
+	}{
+		{name: "absent", doc: "version: 1\n"},
+		{name: "empty", doc: "version: 1\nselection: {}\n"},
+		{name: "on", doc: "version: 1\nselection:\n  credential_access_reads: true\n", want: true},
+		{name: "off", doc: "version: 1\nselection:\n  credential_access_reads: false\n"},
+		{name: "not a boolean", doc: "version: 1\nselection:\n  credential_access_reads: yes please\n", wantErr: "line 3"},
+		{name: "unknown key", doc: "version: 1\nselection:\n  kms_decrypt: true\n", wantErr: "kms_decrypt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := Parse("t.yaml", []byte(tt.doc), now)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one at %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Selection.CredentialAccessReads != tt.want {
+				t.Errorf("credential_access_reads = %v, want %v", cfg.Selection.CredentialAccessReads, tt.want)
+			}
+		})
+	}
+	if Default().Selection.CredentialAccessReads {
+		t.Error("the shipped thresholds.yaml scores credential-access reads; it must be opt-in")
+	}
+}

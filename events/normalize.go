@@ -14,6 +14,7 @@ type NetClass string
 // Network classes.
 const (
 	NetPublic      NetClass = "public"       // an address outside AWS's ranges
+	NetProvider    NetClass = "provider"     // inside a named network (Normalizer.Networks), such as a CI provider's
 	NetPrivate     NetClass = "private"      // RFC 1918, ULA, loopback, link-local, not through a VPC endpoint
 	NetAWS         NetClass = "aws"          // inside AWS: its published ranges, or through a VPC endpoint
 	NetAWSInternal NetClass = "aws-internal" // "AWS Internal"
@@ -24,11 +25,13 @@ const (
 // Network is a source network at the grain detectors judge it.
 type Network struct {
 	Class NetClass
-	// Key identifies the network in a baseline: an IPv4 /24 or IPv6 /48
-	// for public and private addresses, "aws/<region>" for AWS-owned
-	// addresses and calls through a VPC endpoint, the DNS name for
-	// services.
+	// Key identifies the network in a baseline: "net/<name>" for an
+	// address in a named network, an IPv4 /24 or IPv6 /48 for public and
+	// private addresses, "aws/<region>" for AWS-owned addresses and calls
+	// through a VPC endpoint, the DNS name for services.
 	Key string
+	// Provider is the named network's name (class NetProvider).
+	Provider string
 	// Service and Region are set for AWS-owned addresses; Region also for
 	// calls through a VPC endpoint.
 	Service string
@@ -110,6 +113,13 @@ func DefaultKeyingRules() KeyingRules {
 type Normalizer struct {
 	Ranges *IPRanges
 	Keying KeyingRules
+	// Selection adds to the production selection what the config's
+	// `selection:` turns on (NormalizeSelected, Event.Selected).
+	Selection Selection
+	// Networks are the named networks (thresholds.yaml networks), checked
+	// before AWS's ranges: a provider running inside AWS is known by its
+	// name. Nil names none.
+	Networks *NamedNetworks
 }
 
 // SkipReason says why a record was not used.
@@ -201,15 +211,16 @@ func (n *Normalizer) Normalize(r *Record) (Event, error) {
 	ev.Network = n.ClassifyNetwork(r)
 	ev.UAFamily = UserAgentFamily(r.UserAgent)
 	ev.MFA = mfaUsed(r)
-	ev.Selected = Selected(r)
+	ev.Selected = n.Selection.Selects(r)
 	return ev, nil
 }
 
-// NormalizeSelected normalizes a record the production rule selects, and
+// NormalizeSelected normalizes a record the production rule (plus the
+// additions of n.Selection) selects, and
 // returns a *SkipError with SkipNotSelected for one it does not, without
 // the work of normalizing it (most of CloudTrail is reads).
 func (n *Normalizer) NormalizeSelected(r *Record) (Event, error) {
-	if !Selected(r) && r.EventTime != "" && r.EventName != "" && r.EventSource != "" {
+	if !n.Selection.Selects(r) && r.EventTime != "" && r.EventName != "" && r.EventSource != "" {
 		return Event{}, &SkipError{Reason: SkipNotSelected}
 	}
 	ev, err := n.Normalize(r)
@@ -323,6 +334,9 @@ func (n *Normalizer) ClassifySource(src string) Network {
 		return Network{Class: NetUnknown, Key: "other:" + truncate(src, 64)}
 	}
 	addr = addr.Unmap()
+	if name, ok := n.Networks.Lookup(addr); ok {
+		return Network{Class: NetProvider, Key: NetworkKeyPrefix + name, Provider: name}
+	}
 	if rng, ok := n.Ranges.Lookup(addr); ok {
 		return Network{Class: NetAWS, Key: "aws/" + rng.Region, Service: rng.Service, Region: rng.Region}
 	}
@@ -346,8 +360,9 @@ func (n *Normalizer) ClassifySource(src string) Network {
 // made from inside the account's VPC, so from inside AWS: it is AWS's network
 // in the call's region, as an AWS-owned address there would be, whatever
 // its source address (private, or a publicly routable range used inside the
-// VPC). AWS-owned addresses, service and "AWS Internal" sources keep their
-// classification.
+// VPC). AWS-owned addresses, named networks (the user's own word for where
+// the call came from, such as self-hosted runners' subnets), service and
+// "AWS Internal" sources keep their classification.
 func (n *Normalizer) ClassifyNetwork(r *Record) Network {
 	nw := n.ClassifySource(r.SourceIPAddress)
 	vpce := strings.TrimSpace(r.VPCEndpointID)
@@ -355,7 +370,7 @@ func (n *Normalizer) ClassifyNetwork(r *Record) Network {
 		return nw
 	}
 	switch nw.Class {
-	case NetAWS, NetService, NetAWSInternal:
+	case NetAWS, NetProvider, NetService, NetAWSInternal:
 		nw.VPCEndpoint = truncate(vpce, 64)
 		return nw
 	}

@@ -77,6 +77,15 @@ type Config struct {
 	// SilentSources fires; no event at all for that long fires
 	// NoHeartbeatChecks.
 	SilentHours int `context:"silentHours"`
+	// Ingest is how CloudTrail reaches detect: "eventbridge" (default:
+	// rules on the default and central buses) or "s3" (the trail bucket's
+	// object-created notifications; detect reads each log file).
+	Ingest string `context:"ingest"`
+	// TrailBucket is the trail's bucket, in this account (ingest=s3).
+	TrailBucket string `context:"trailBucket"`
+	// TrailBucketKey is the ARN of the KMS key the trail encrypts its
+	// files with, if it uses SSE-KMS (ingest=s3).
+	TrailBucketKey string `context:"trailBucketKey"`
 }
 
 // DefaultConfig returns the configuration used for keys absent from context.
@@ -93,6 +102,7 @@ func DefaultConfig() Config {
 		ThresholdsFile:           "../config/thresholds.yaml",
 		FunctionsDir:             "../build/lambda",
 		SilentHours:              24,
+		Ingest:                   "eventbridge",
 	}
 }
 
@@ -197,6 +207,9 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	boolean("enableTestEvents", &cfg.EnableTestEvents)
 	boolean("securityHub", &cfg.SecurityHub)
 	num("silentHours", &cfg.SilentHours)
+	str("ingest", &cfg.Ingest)
+	str("trailBucket", &cfg.TrailBucket)
+	str("trailBucketKey", &cfg.TrailBucketKey)
 	if len(errs) > 0 {
 		return cfg, fmt.Errorf("cdk context: %s", strings.Join(errs, "; "))
 	}
@@ -283,6 +296,21 @@ func (c Config) Validate() error {
 	if c.CentralBusArn != "" && !busARNPattern.MatchString(c.CentralBusArn) {
 		bad("centralBusArn %q is not an EventBridge event bus ARN", c.CentralBusArn)
 	}
+	switch c.Ingest {
+	case "eventbridge":
+		if c.TrailBucket != "" || c.TrailBucketKey != "" {
+			bad("trailBucket and trailBucketKey need ingest=s3")
+		}
+	case "s3":
+		if !bucketPattern.MatchString(c.TrailBucket) {
+			bad("ingest=s3 needs trailBucket, the trail's S3 bucket name (got %q)", c.TrailBucket)
+		}
+		if c.TrailBucketKey != "" && !keyARNPattern.MatchString(c.TrailBucketKey) {
+			bad("trailBucketKey %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", c.TrailBucketKey)
+		}
+	default:
+		bad("ingest %q: want eventbridge or s3", c.Ingest)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(errs, "; "))
 	}
@@ -294,6 +322,15 @@ func (c Config) Validate() error {
 func (c Config) FunctionSource() lambdafn.Source {
 	return lambdafn.Source{FunctionsDir: c.FunctionsDir, ReleaseDir: c.ReleaseDir}
 }
+
+// S3Ingest reports whether detect reads the trail's log files (ingest=s3)
+// instead of receiving events from EventBridge.
+func (c Config) S3Ingest() bool { return c.Ingest == "s3" }
+
+var (
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	keyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$`)
+)
 
 // NotifyEnabled reports whether the notify pipeline (queue, function,
 // secret) is deployed: only when there is a webhook to deliver to.

@@ -262,10 +262,10 @@ func loadConfig(file string, stderr io.Writer) (*detectors.Config, error) {
 }
 
 // inputNormalizer is the normalizer of the commands that read archives
-// (replay, backfill, tune): the config's keying and AWS's ranges when
-// given; it also checks that every input path is readable.
+// (replay, backfill, tune): the config's keying, selection and named
+// networks, and AWS's ranges when given; it also checks that every input path is readable.
 func inputNormalizer(cfg *detectors.Config, ipRanges string, paths []string) (*events.Normalizer, error) {
-	norm := &events.Normalizer{Keying: cfg.Keying}
+	norm := &events.Normalizer{Keying: cfg.Keying, Selection: cfg.Selection, Networks: cfg.NamedNetworks}
 	if ipRanges != "" {
 		var err error
 		if norm.Ranges, err = events.LoadIPRangesFile(ipRanges); err != nil {

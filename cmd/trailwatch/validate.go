@@ -18,11 +18,13 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 Checks a thresholds.yaml against the schema and for meaning: modes,
 thresholds and severity bands, suppressions (each needs a reason and an
 expiry date), high-risk rules (their conditions from the vocabulary, APIs,
-scores and message placeholders; 'trailwatch test' runs their examples). Problems are printed with their line numbers; expired
-suppressions are reported as warnings. With --against, also warns about
+scores and message placeholders; 'trailwatch test' runs their examples), named
+networks (their CIDRs, and the files they name, read beside FILE). Problems are printed with their line numbers; expired
+suppressions and malformed entries skipped in network files are reported as warnings. With --against, also warns about
 what deploying FILE over DEPLOYED.yaml would change beyond its numbers:
 principal keying (baselines that start from nothing), routing minimums,
-forgetting and learning, detector modes, new suppressions, disabled rules.
+forgetting and learning, detector modes, new suppressions, disabled rules,
+named networks added, removed or changed.
 Exit status 0 when the file is usable, 1 when it is not, 2 on wrong usage.
 `)
 	}

@@ -50,6 +50,11 @@ type env struct {
 	// SilentHours is how long an account and region that has sent events
 	// may stay silent before it counts in the SilentSources metric.
 	SilentHours string `env:"SILENT_HOURS"`
+	// Ingest is what the queue's messages are: "eventbridge" (default,
+	// CloudTrail events) or "s3" (notifications of the log files written
+	// to TrailBucket, which the function reads).
+	Ingest      string `env:"INGEST"`
+	TrailBucket string `env:"TRAIL_BUCKET"`
 }
 
 // readEnv reads the environment once.
@@ -78,6 +83,9 @@ type settings struct {
 	// protection is what SELF_PROTECTION adds to the built-in protection.
 	protection  detectors.Protection
 	silentAfter time.Duration
+	// trailBucket is set with INGEST=s3: the bucket whose log files the
+	// messages announce.
+	trailBucket string
 }
 
 // defaultSilentHours is SILENT_HOURS when unset.
@@ -113,6 +121,9 @@ func (e env) validate() (settings, error) {
 		}
 		s.protection = p
 	}
+	if err := e.validateIngest(&s); err != nil {
+		return s, err
+	}
 	s.silentAfter = defaultSilentHours * time.Hour
 	if e.SilentHours != "" {
 		h, err := strconv.Atoi(e.SilentHours)
@@ -122,6 +133,24 @@ func (e env) validate() (settings, error) {
 		s.silentAfter = time.Duration(h) * time.Hour
 	}
 	return s, nil
+}
+
+// validateIngest checks INGEST and TRAIL_BUCKET.
+func (e env) validateIngest(s *settings) error {
+	switch e.Ingest {
+	case "", "eventbridge":
+		if e.TrailBucket != "" {
+			return fmt.Errorf("TRAIL_BUCKET needs INGEST=s3")
+		}
+	case "s3":
+		if n := len(e.TrailBucket); n < 3 || n > 63 || strings.ContainsAny(e.TrailBucket, "/: ") {
+			return fmt.Errorf("TRAIL_BUCKET: want the S3 bucket name of the trail, got %q", e.TrailBucket)
+		}
+		s.trailBucket = e.TrailBucket
+	default:
+		return fmt.Errorf("INGEST: want eventbridge or s3, got %q", e.Ingest)
+	}
+	return nil
 }
 
 // validateRanges checks the settings of the bucket copy of AWS's ranges.

@@ -16,6 +16,10 @@
 //	IP_RANGES_TTL       how long the ranges in hand are used before the copy is checked again
 //	                    (a conditional GET), a Go duration (default 10m)
 //	LOG_LEVEL           DEBUG | INFO | WARN | ERROR (default INFO)
+//	INGEST              eventbridge (default): messages carry CloudTrail events; s3: messages
+//	                    are S3 event notifications of the trail's log files (see S3 ingest)
+//	TRAIL_BUCKET        the trail bucket S3 ingest reads (required with INGEST=s3; objects of
+//	                    other buckets are skipped)
 //
 // AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS, AWS_ENDPOINT_URL_SSM and
 // AWS_ENDPOINT_URL_S3, honoured by the AWS SDK, point the clients at local
@@ -50,6 +54,41 @@
 //     are reported in BatchItemFailures; SQS redelivers only those.
 //   - If the engine cannot run at all (store unreachable, or no config can
 //     be read) the handler returns the error and the whole batch returns.
+//
+// # S3 ingest
+//
+// With INGEST=s3 each message is an S3 event notification (directly from
+// the bucket, or through SNS) of CloudTrail log files created in
+// TRAIL_BUCKET. For each file the handler GETs the object once and decodes
+// it as a stream (gzip, then the Records array element by element; the file
+// is never held whole), keeps the events the selection takes (the
+// production selection plus thresholds.yaml selection:, as replay), sorts
+// them by event time (then event ID) and runs the engine over them in
+// chunks of 100. Digest and Insights files, objects of other buckets,
+// non-creation events and S3's s3:TestEvent are acknowledged unread; a body
+// that is no S3 notification is logged, counted (EventsSkipped, Reason
+// not_an_s3_notification) and acknowledged. Malformed records inside a good
+// file are skipped and counted as with EventBridge ingest.
+//
+// A message is reported in BatchItemFailures, alone, when one of its files
+// cannot be read (GetObject error, corrupt or cut gzip: nothing of that
+// file is applied) or a chunk of its events could not be saved; after the
+// queue's maxReceiveCount it moves to the DLQ. The other messages are
+// acknowledged.
+//
+// Redelivery: a baseline recognises only its latest 128 event IDs
+// (detectors.RecentEventIDs), and a file may hold thousands of events of
+// one principal, so the handler records its progress per file in the table
+// (pk "OBJ#<bucket>/<key>", sk "E#<etag>": the last applied event's time
+// and ID, then done; expires_at after 15 days) after every chunk. A
+// redelivered file resumes after its last recorded event, and a finished
+// file is acknowledged without a GET. What may be applied twice is at most
+// the chunk that was being saved when the delivery failed (100 events,
+// within what each baseline remembers). Files without a selected event
+// record nothing and are read again when redelivered.
+//
+// Metrics of S3 ingest: ObjectsRead (GETs of log files), ObjectsResumed,
+// ObjectsAlreadyDone and FailedMessages, beside the metrics above.
 //
 // # Deadline
 //

@@ -57,6 +57,9 @@ type handler struct {
 	// silence reports the silent accounts and regions (heartbeat.Checker);
 	// nil checks nothing.
 	silence silenceChecker
+	// trail, when set, makes the handler an S3 ingest: each message
+	// announces CloudTrail log files to read (handleObjects).
+	trail *trailSource
 	// margin is kept free before the invocation's deadline to return the
 	// batch response; reserve is the least time left for which a principal
 	// is still started (see detectors.Engine.Reserve).
@@ -92,7 +95,11 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	if err != nil {
 		return resp, err
 	}
-	norm := &events.Normalizer{Ranges: h.ranges.Current(ctx), Keying: cfg.Keying}
+	norm := &events.Normalizer{Ranges: h.ranges.Current(ctx), Keying: cfg.Keying, Selection: cfg.Selection, Networks: cfg.NamedNetworks}
+	if h.trail != nil {
+		// S3 ingest: the messages announce CloudTrail log files.
+		return h.handleObjects(ctx, ev, h.engine(cfg, engLog), norm, start)
+	}
 
 	skipped := map[events.SkipReason]int{}
 	msgsOf := map[string][]string{} // event ID -> message IDs carrying it
@@ -148,12 +155,7 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	if hasCapacity {
 		read0, write0 = cc.ConsumedCapacity()
 	}
-	eng := detectors.NewEngine(cfg, h.store, engLog)
-	eng.Publisher = h.publisher // publish, then commit: see detectors.Engine
-	eng.Reserve = h.reserve
-	if h.now != nil {
-		eng.Clock = h.now
-	}
+	eng := h.engine(cfg, engLog)
 	res, err := eng.Process(ctx, evs)
 	if err != nil {
 		// The store is unreachable: the whole batch comes back.
@@ -188,6 +190,17 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 		"future_events", res.Future, "conflicts", res.Conflicts,
 		"duration_ms", time.Since(start).Milliseconds())
 	return resp, nil
+}
+
+// engine returns the engine of one invocation.
+func (h *handler) engine(cfg *detectors.Config, log *slog.Logger) *detectors.Engine {
+	eng := detectors.NewEngine(cfg, h.store, log)
+	eng.Publisher = h.publisher // publish, then commit: see detectors.Engine
+	eng.Reserve = h.reserve
+	if h.now != nil {
+		eng.Clock = h.now
+	}
+	return eng
 }
 
 // emit writes the invocation's metrics.

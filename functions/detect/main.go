@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -94,9 +95,23 @@ func run() error {
 		heartbeats: &heartbeat.Recorder{Store: &heartbeat.Store{Client: dynamo, Table: s.table}},
 		silence:    &heartbeat.Checker{Store: &heartbeat.Store{Client: dynamo, Table: s.table}, After: s.silentAfter},
 	}
+	if s.trailBucket != "" {
+		// S3 ingest: the messages announce the trail's log files.
+		h.trail = &trailSource{
+			client: s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+				o.UsePathStyle = s.s3PathStyle
+				// The gzip stream carries its own CRC-32, which the
+				// decoder checks: no second checksum of every file.
+				o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+			}),
+			bucket:   s.trailBucket,
+			progress: &dynamoProgress{client: dynamo, table: s.table, now: time.Now},
+		}
+	}
 	log.Info("detect starting", "table", s.table, "topic", s.topicARN, "config_parameter", s.configName,
 		"config_ttl", s.configTTL.String(), "ip_ranges", l.ranges.Len(), "ip_ranges_sync_token", l.ranges.SyncToken(),
-		"ip_ranges_bucket", s.rangesBucket, "ip_ranges_key", s.rangesKey, "ip_ranges_ttl", s.rangesTTL.String())
+		"ip_ranges_bucket", s.rangesBucket, "ip_ranges_key", s.rangesKey, "ip_ranges_ttl", s.rangesTTL.String(),
+		"trail_bucket", s.trailBucket)
 	lambda.Start(h.Handle)
 	return nil
 }

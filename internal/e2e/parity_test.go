@@ -480,9 +480,18 @@ func TestDeployedParity(t *testing.T) {
 // bucket on an S3 server holding the same list. It returns the invoke URL.
 func runDeployedDetect(ctx context.Context, t *testing.T, det deployedFunction, ranges string, local map[string]string) string {
 	t.Helper()
+	return runDeployedDetectOn(ctx, t, det, ranges, local, testenv.S3(t, rangesBucket))
+}
+
+// rangesBucket is the bucket of the ranges copy runDeployedDetect sets up.
+const rangesBucket = "trailwatch-ip-ranges"
+
+// runDeployedDetectOn is runDeployedDetect with the S3 server the function
+// reaches, which must hold the bucket rangesBucket (and may hold others,
+// such as a trail bucket).
+func runDeployedDetectOn(ctx context.Context, t *testing.T, det deployedFunction, ranges string, local map[string]string, s3srv *testenv.S3Server) string {
+	t.Helper()
 	bootstrap := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/functions/detect")
-	const rangesBucket = "trailwatch-ip-ranges"
-	s3srv := testenv.S3(t, rangesBucket)
 	local["IP_RANGES_BUCKET"] = rangesBucket
 	env := deployedEnv(t, det, local)
 	layoutAsset(t, bootstrap, env, ranges)
