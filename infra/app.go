@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/trailwatch/trailwatch/infra/internal/backfill"
 	"github.com/trailwatch/trailwatch/infra/internal/detection"
 	"github.com/trailwatch/trailwatch/infra/internal/findings"
 	"github.com/trailwatch/trailwatch/infra/internal/forwarder"
@@ -41,6 +44,12 @@ type Central struct {
 	// SecurityHub is the Security Hub export (context securityHub=true), or nil.
 	SecurityHub *findings.SecurityHub
 	Operations  *operations.Operations
+	// Trail is S3 ingest (context ingest=s3), which replaces Ingestion
+	// (then nil); nil by default.
+	Trail *ingest.Trail
+	// WarmStart is the organization-scale warm start (context
+	// warmStart=true), or nil.
+	WarmStart *backfill.WarmStart
 }
 
 // Forwarder is the composed member-account stack.
@@ -66,6 +75,13 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 	if cfg.NotifyEnabled() {
 		functions = append(functions, "notify")
 	}
+	warm, err := backfill.FromContext(app.Node())
+	if err != nil {
+		return nil, err
+	}
+	if warm.Enabled {
+		functions = append(functions, backfill.FunctionName)
+	}
 	if err := checkFunctions(cfg.FunctionSource(), functions...); err != nil {
 		return nil, err
 	}
@@ -85,6 +101,7 @@ func Build(app awscdk.App, cfg Config) (*Stacks, error) {
 		Config:            cfg,
 		ThresholdsContent: content,
 		ThresholdsSource:  source,
+		WarmStart:         warm,
 	})
 	fwd := NewForwarderStack(app, ForwarderStackName, &ForwarderStackProps{
 		StackProps: awscdk.StackProps{
@@ -150,6 +167,9 @@ type CentralStackProps struct {
 	ThresholdsContent string
 	// ThresholdsSource describes where it came from.
 	ThresholdsSource string
+	// WarmStart configures the organization-scale warm start (off by
+	// default).
+	WarmStart backfill.Settings
 }
 
 // NewCentralStack composes the central stack: ingestion → detection (with
@@ -161,13 +181,24 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	cfg := props.Config
 	c := &Central{Stack: stack}
 
-	c.Ingestion = ingest.New(stack, "Ingestion", ingest.Props{
-		OrganizationID:         cfg.OrganizationID,
-		QueueVisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * *detection.Timeout.ToSeconds(nil))),
-		MaxEventAge:            awscdk.Duration_Hours(jsii.Number(24)),
-		RetryAttempts:          185,
-		TestEvents:             cfg.EnableTestEvents,
-	})
+	visibility := awscdk.Duration_Seconds(jsii.Number(6 * *detection.Timeout.ToSeconds(nil)))
+	var ingestQueue awssqs.Queue
+	batchSize := cfg.BatchSize
+	if cfg.S3Ingest() {
+		c.Trail = ingest.NewTrail(stack, "Trail", ingest.TrailProps{
+			BucketName: cfg.TrailBucket, KeyARN: cfg.TrailBucketKey, QueueVisibilityTimeout: visibility,
+		})
+		ingestQueue, batchSize = c.Trail.Queue, ingest.TrailBatchSize
+	} else {
+		c.Ingestion = ingest.New(stack, "Ingestion", ingest.Props{
+			OrganizationID:         cfg.OrganizationID,
+			QueueVisibilityTimeout: visibility,
+			MaxEventAge:            awscdk.Duration_Hours(jsii.Number(24)),
+			RetryAttempts:          185,
+			TestEvents:             cfg.EnableTestEvents,
+		})
+		ingestQueue = c.Ingestion.Queue
+	}
 	c.State = state.New(stack, "State")
 	c.Findings = findings.NewEncryptedTopic(stack, "Findings", "Trailwatch findings")
 	c.Findings.SubscribeEmails(cfg.EmailSubscribers)
@@ -180,13 +211,13 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	})
 	c.Detection = detection.New(stack, "Detect", detection.Props{
 		CodeDir:             functionCode(cfg, "detect"),
-		Queue:               c.Ingestion.Queue,
+		Queue:               ingestQueue,
 		State:               c.State,
 		Topic:               c.Findings,
 		Thresholds:          c.Thresholds,
 		LogLevel:            cfg.LogLevel,
 		LogRetentionDays:    cfg.LogRetentionDays,
-		BatchSize:           cfg.BatchSize,
+		BatchSize:           batchSize,
 		MaxBatchingWindow:   awscdk.Duration_Seconds(jsii.Number(float64(cfg.MaxBatchingWindowSeconds))),
 		ReservedConcurrency: cfg.DetectReservedConcurrency,
 		MaxConcurrency:      cfg.DetectMaxConcurrency,
@@ -194,10 +225,20 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 		SilentHours:         cfg.SilentHours,
 	})
 
-	dlqs := []operations.NamedQueue{
-		{Name: "IngestDLQ", Queue: c.Ingestion.QueueDLQ},
-		{Name: "IngestTargetDLQ", Queue: c.Ingestion.TargetDLQ},
-		{Name: "IPRangesScheduleDLQ", Queue: c.IPRanges.ScheduleDLQ},
+	dlqs := []operations.NamedQueue{{Name: "IPRangesScheduleDLQ", Queue: c.IPRanges.ScheduleDLQ}}
+	var centralBus awsevents.IEventBus
+	if c.Trail != nil {
+		// S3 ingest: detect reads the trail's files (package ingest, Trail).
+		dlqs = append([]operations.NamedQueue{{Name: "TrailDLQ", Queue: c.Trail.DLQ}}, dlqs...)
+		c.Trail.GrantRead(c.Detection.Function.Role)
+		c.Detection.Function.Function.AddEnvironment(jsii.String("INGEST"), jsii.String("s3"), nil)
+		c.Detection.Function.Function.AddEnvironment(jsii.String("TRAIL_BUCKET"), jsii.String(cfg.TrailBucket), nil)
+	} else {
+		dlqs = append([]operations.NamedQueue{
+			{Name: "IngestDLQ", Queue: c.Ingestion.QueueDLQ},
+			{Name: "IngestTargetDLQ", Queue: c.Ingestion.TargetDLQ},
+		}, dlqs...)
+		centralBus = c.Ingestion.Bus
 	}
 	fns := []operations.NamedFunction{
 		{Name: "Detect", Function: c.Detection.Function.Function},
@@ -233,18 +274,30 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 			operations.NamedQueue{Name: "SecurityHubSubscriptionDLQ", Queue: c.SecurityHub.SubscriptionDLQ})
 		fns = append(fns, operations.NamedFunction{Name: "SecurityHub", Function: c.SecurityHub.Function.Function})
 	}
-	if cfg.OrganizationID == "" {
+	if cfg.OrganizationID == "" && c.Ingestion != nil {
 		awscdk.Annotations_Of(c.Ingestion.Bus).AddInfo(jsii.String("No organizationId in context: only this account can put events on the central bus."))
+	}
+
+	if props.WarmStart.Enabled {
+		c.WarmStart = backfill.New(stack, "WarmStart", backfill.Props{
+			Settings:         props.WarmStart,
+			CodeDir:          functionCode(cfg, backfill.FunctionName),
+			State:            c.State,
+			Thresholds:       c.Thresholds,
+			IPRanges:         c.IPRanges,
+			LogLevel:         cfg.LogLevel,
+			LogRetentionDays: cfg.LogRetentionDays,
+		})
 	}
 
 	c.Operations = operations.New(stack, "Operations", operations.Props{
 		DLQs:               dlqs,
 		Functions:          fns,
-		IngestQueue:        c.Ingestion.Queue,
+		IngestQueue:        ingestQueue,
 		IngestAgeThreshold: awscdk.Duration_Seconds(jsii.Number(float64(cfg.IngestAgeAlarmSeconds))),
 		Emails:             cfg.OpsEmailSubscribers,
 		SilentHours:        cfg.SilentHours,
-		CentralBus:         c.Ingestion.Bus,
+		CentralBus:         centralBus,
 		ForwarderAlarmName: forwarder.AlarmName,
 	})
 	// Self-protection: the detect function learns the deployed names of
@@ -254,13 +307,20 @@ func NewCentralStack(scope constructs.Construct, id string, props *CentralStackP
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
 	}
-	out("CentralBusArn", *c.Ingestion.Bus.EventBusArn(), "Pass to the forwarders: -c centralBusArn=… or the StackSet parameter CentralBusArn")
+	if c.Ingestion != nil {
+		out("CentralBusArn", *c.Ingestion.Bus.EventBusArn(), "Pass to the forwarders: -c centralBusArn=… or the StackSet parameter CentralBusArn")
+	} else {
+		out("TrailQueueArn", *c.Trail.Queue.QueueArn(), "Queue of the trail bucket's object-created notifications (S3 ingest)")
+	}
 	out("FindingsTopicArn", *c.Findings.Topic.TopicArn(), "Findings (message attributes severity, detector, account)")
 	out("OperationsTopicArn", *c.Operations.Topic.Topic.TopicArn(), "Operations alarms")
 	out("BaselinesTableName", *c.State.Table.TableName(), "Baselines and dedupe state")
 	out("ThresholdsParameterName", *c.Thresholds.Parameter.ParameterName(), "Deployed thresholds.yaml")
 	out("DetectLogGroupName", *c.Detection.Function.LogGroup.LogGroupName(), "aws logs tail … --follow")
 	out("DashboardName", *c.Operations.Dashboard.DashboardName(), "CloudWatch dashboard of the Trailwatch metrics")
+	if c.WarmStart != nil {
+		out("WarmStartStateMachineArn", *c.WarmStart.StateMachine.StateMachineArn(), "aws stepfunctions start-execution --state-machine-arn … (README: warm start at organization scale)")
+	}
 	if c.Notify != nil {
 		out("NotifyLogGroupName", *c.Notify.Function.LogGroup.LogGroupName(), "aws logs tail … --follow")
 		out("WebhookSecretArn", *c.Notify.Secret.SecretArn(), "Webhook signing secret or API token (value never in an environment variable)")

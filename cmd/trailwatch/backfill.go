@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,18 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
 	"github.com/trailwatch/trailwatch/events"
+	"github.com/trailwatch/trailwatch/internal/warmstart"
 )
 
 const backfillUsage = `Usage: trailwatch backfill --since DAY --until DAY [flags] PATH...
@@ -122,12 +118,15 @@ type backfillResult struct {
 	Done             bool
 }
 
-// backfillTableAPI is what backfill calls on the table besides the store.
-type backfillTableAPI interface {
-	baselines.DynamoDBAPI
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
-}
+// newerStateError is backfill's one-line refusal.
+type newerStateError = warmstart.NewerStateError
 
+// newerStateHint ends the refusal: what the user can do about it.
+const newerStateHint = "pass --allow-newer-state to write anyway, or use an empty table"
+
+// backfill runs the command: the checks of its flags, then the shared unit
+// of work (internal/warmstart) over every input, with a progress bar and a
+// summary.
 func backfill(ctx context.Context, o *backfillOptions, paths []string, stderr io.Writer) (*backfillResult, error) {
 	if len(paths) == 0 {
 		return nil, usageErr("backfill needs at least one PATH (s3://BUCKET/PREFIX or a local copy of the archive)")
@@ -162,337 +161,48 @@ func backfill(ctx context.Context, o *backfillOptions, paths []string, stderr io
 	ddb := baselines.NewDynamoDB(client, o.table, log)
 	ddb.Forget = cfg.Forget
 	store := &replayStore{DynamoDB: ddb, table: o.table}
-	run := backfillRun{client: client, table: o.table, since: rd.Since, until: rd.Until,
-		id: backfillID(paths, rd.Since, rd.Until, o.batchSize, o.window)}
 
-	cp, err := run.load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if cp.Done {
-		if !o.quiet {
-			fmt.Fprintf(stderr, "trailwatch backfill: already complete in table %s: %d events of %s .. %s applied; nothing to do\n",
-				o.table, cp.Applied, rd.Since.Format(time.RFC3339), rd.Until.Format(time.RFC3339))
-		}
-		return &backfillResult{Applied: cp.Applied, Resumed: cp.Applied, Done: true}, nil
-	}
-	if !o.allowNewer {
-		if err := run.checkNewer(ctx, store, rd.Since, rd.Until, cp.Exists); err != nil {
-			return nil, err
-		}
-	}
-	if !cp.Exists {
-		// Started: a run cut within its first batch is a resumption.
-		if err := run.save(ctx, checkpoint{}); err != nil {
-			return nil, err
-		}
-	}
-
-	eng := detectors.NewEngine(cfg, store, log)
-	// No Publisher: nothing leaves. The engine keeps the history's cases
-	// in the baselines as the detect function would, so going live does
-	// not page again for them.
-	res := &backfillResult{Resumed: cp.Applied}
 	start := time.Now()
 	var applied atomic.Int64
-	applied.Store(cp.Applied)
-	stopProgress := startBackfillProgress(o.progress, stderr, &rd.Stats, &applied, start)
-	principals := map[string]struct{}{}
-	var (
-		pos              int64 // events yielded by the reader
-		batch            = make([]events.Event, 0, o.batchSize)
-		runErr, readErr  error
-		skipped, checked bool
-	)
-	flush := func() bool {
-		if len(batch) == 0 {
-			return true
-		}
-		r, err := eng.Process(ctx, batch)
-		if err != nil {
-			runErr = err
-			return false
-		}
-		if len(r.Failed) > 0 {
-			if ctx.Err() != nil {
-				runErr = errors.New("interrupted: run the same command again to resume")
-			} else {
-				runErr = fmt.Errorf("%d events of a batch could not be saved (see the log above); run the same command again to resume", len(r.Failed))
-			}
-			return false
-		}
-		last := batch[len(batch)-1]
-		for i := range batch {
-			principals[batch[i].Principal] = struct{}{}
-		}
-		next := checkpoint{Applied: pos, LastID: last.ID, LastTime: last.Time}
-		if err := run.save(ctx, next); err != nil {
-			runErr = err
-			return false
-		}
-		applied.Store(pos)
-		batch = batch[:0]
-		if o.afterBatch != nil {
-			o.afterBatch(pos)
-		}
-		return true
+	stopProgress := func() {}
+	started := false
+	job := &warmstart.Job{
+		Table: o.table, Client: client, Store: store, Config: cfg, Log: log,
+		Reader: rd, Paths: paths, BatchSize: o.batchSize,
+		AllowNewer: o.allowNewer, NewerHint: newerStateHint,
+		Applied: &applied, AfterBatch: o.afterBatch,
 	}
-	for ev := range rd.EventsContext(ctx, paths, &readErr) {
-		if ctx.Err() != nil {
-			runErr = errors.New("interrupted: run the same command again to resume")
-			break
-		}
-		pos++
-		if pos <= cp.Applied {
-			// Applied by an earlier run: the sequence is deterministic
-			// for the same inputs, so the checkpoint's last event must
-			// sit at the same position.
-			if pos == cp.Applied {
-				checked = true
-				if ev.ID != cp.LastID {
-					runErr = fmt.Errorf("the archive changed since the interrupted run: event %d is %s, the checkpoint says %s; backfill into an empty table", pos, ev.ID, cp.LastID)
-					break
-				}
-			}
-			skipped = true
-			continue
-		}
-		batch = append(batch, ev)
-		if len(batch) == o.batchSize && !flush() {
-			break
-		}
+	// The bar starts once the checkpoint is read (an already complete
+	// backfill shows none).
+	job.Started = func() {
+		started, start = true, time.Now()
+		stopProgress = startBackfillProgress(o.progress, stderr, &rd.Stats, &applied, start)
 	}
-	if runErr == nil && readErr == nil {
-		if ctx.Err() != nil {
-			runErr = errors.New("interrupted: run the same command again to resume")
-		} else if flush() && skipped && !checked {
-			runErr = fmt.Errorf("the archive changed since the interrupted run: it holds fewer than the %d events already applied; backfill into an empty table", cp.Applied)
-		}
-	}
+	r, err := warmstart.Run(ctx, job)
 	stopProgress()
 	elapsed := time.Since(start)
-	if runErr == nil && readErr == nil {
-		final := checkpoint{Applied: pos, Done: true}
-		if c, err := run.load(ctx); err == nil {
-			final.LastID, final.LastTime = c.LastID, c.LastTime
-		}
-		if err := run.save(ctx, final); err != nil {
-			runErr = err
-		}
+	if r == nil || (!started && !r.AlreadyDone) {
+		// Refused, or failed, before reading anything: no summary.
+		return nil, err
 	}
-	res.Applied = applied.Load()
-	res.Principals = len(principals)
-	res.Done = runErr == nil && readErr == nil
+	if r.AlreadyDone {
+		if !o.quiet {
+			fmt.Fprintf(stderr, "trailwatch backfill: already complete in table %s: %d events of %s .. %s applied; nothing to do\n",
+				o.table, r.Applied, rd.Since.Format(time.RFC3339), rd.Until.Format(time.RFC3339))
+		}
+		return &backfillResult{Applied: r.Applied, Resumed: r.Resumed, Done: true}, nil
+	}
+	res := &backfillResult{Applied: r.Applied, Resumed: r.Resumed, Principals: r.Principals, Done: r.Done}
 	if !o.quiet {
-		writeBackfillSummary(stderr, o.table, rd, res, store, run.rcu, run.wcu, elapsed)
+		writeBackfillSummary(stderr, o.table, rd, res, store, r.RCU, r.WCU, elapsed)
 	}
-	if readErr != nil {
-		return res, fmt.Errorf("%w (run the same command again to resume)", readErr)
-	}
-	return res, runErr
+	return res, err
 }
 
 // backfillClient opens the DynamoDB client and checks (or creates) the
 // table, as replay --store dynamodb does.
 func backfillClient(ctx context.Context, o *backfillOptions) (*dynamodb.Client, error) {
 	return openDynamoDBClient(ctx, o.table, o.endpoint, o.region, o.createTable)
-}
-
-// backfillID names a backfill by what determines its event sequence: the
-// inputs, the range, the batch size and the reorder window.
-func backfillID(paths []string, since, until time.Time, batch, window int) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%d\n%d\n", strings.Join(paths, "\x00"), since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano), batch, window)
-	return hex.EncodeToString(h.Sum(nil))[:20]
-}
-
-// Checkpoint items live in the baselines table beside the principals
-// (pk "BACKFILL#<id>", sk "PROGRESS"); the detect function never reads
-// them.
-const (
-	backfillPK = "BACKFILL#"
-	backfillSK = "PROGRESS"
-)
-
-// checkpoint is a backfill's progress: the first Applied events of its
-// sequence are in the table (every principal of them saved before the
-// checkpoint was written).
-type checkpoint struct {
-	// Exists is set when the item was found: the backfill was started
-	// before, whatever it applied.
-	Exists   bool
-	Applied  int64
-	LastID   string
-	LastTime time.Time
-	Done     bool
-	// Since and Until are the range (for the newer-state check of other
-	// backfills).
-	Since, Until time.Time
-}
-
-// backfillRun reads and writes one backfill's checkpoint.
-type backfillRun struct {
-	client       backfillTableAPI
-	table, id    string
-	since, until time.Time
-	rcu, wcu     float64
-}
-
-func (r *backfillRun) key() map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		"pk": &types.AttributeValueMemberS{Value: backfillPK + r.id},
-		"sk": &types.AttributeValueMemberS{Value: backfillSK},
-	}
-}
-
-func (r *backfillRun) load(ctx context.Context) (checkpoint, error) {
-	out, err := r.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(r.table), Key: r.key(), ConsistentRead: aws.Bool(true),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
-	if err != nil {
-		return checkpoint{}, fmt.Errorf("read backfill progress: %w", err)
-	}
-	if out.ConsumedCapacity != nil {
-		r.rcu += aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
-	}
-	return decodeCheckpoint(out.Item)
-}
-
-func decodeCheckpoint(it map[string]types.AttributeValue) (checkpoint, error) {
-	var c checkpoint
-	if it == nil {
-		return c, nil
-	}
-	s := func(k string) string {
-		if v, ok := it[k].(*types.AttributeValueMemberS); ok {
-			return v.Value
-		}
-		return ""
-	}
-	n := func(k string) int64 {
-		if v, ok := it[k].(*types.AttributeValueMemberN); ok {
-			x, _ := strconv.ParseInt(v.Value, 10, 64)
-			return x
-		}
-		return 0
-	}
-	c.Exists = true
-	c.Applied, c.LastID, c.Done = n("applied"), s("last_id"), s("done") == "true"
-	if t := n("last_time"); t != 0 {
-		c.LastTime = time.Unix(t, 0).UTC()
-	}
-	if t := n("since"); t != 0 {
-		c.Since = time.Unix(t, 0).UTC()
-	}
-	if t := n("until"); t != 0 {
-		c.Until = time.Unix(t, 0).UTC()
-	}
-	if c.Applied < 0 {
-		return c, fmt.Errorf("backfill progress item: applied %d", c.Applied)
-	}
-	return c, nil
-}
-
-// save writes the checkpoint after the principals of its events were saved.
-func (r *backfillRun) save(ctx context.Context, c checkpoint) error {
-	it := r.key()
-	it["applied"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Applied, 10)}
-	it["last_id"] = &types.AttributeValueMemberS{Value: c.LastID}
-	it["last_time"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.LastTime.Unix(), 10)}
-	it["done"] = &types.AttributeValueMemberS{Value: strconv.FormatBool(c.Done)}
-	it["since"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(r.since.Unix(), 10)}
-	it["until"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(r.until.Unix(), 10)}
-	out, err := r.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(r.table), Item: it, ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
-	if err != nil {
-		return fmt.Errorf("save backfill progress: %w", err)
-	}
-	if out.ConsumedCapacity != nil {
-		r.wcu += aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
-	}
-	return nil
-}
-
-// newerStateError is backfill's one-line refusal.
-type newerStateError struct{ reason string }
-
-func (e *newerStateError) Error() string {
-	return "table holds newer state: " + e.reason + "; pass --allow-newer-state to write anyway, or use an empty table"
-}
-
-// checkNewer refuses a table whose state is newer than the range: a
-// principal last seen at or after until, one seen at or after since when
-// this is a fresh run (its events would be counted twice, or applied out of
-// order), or another backfill reaching past until.
-func (r *backfillRun) checkNewer(ctx context.Context, store detectors.Store, since, until time.Time, resumed bool) error {
-	var start map[string]types.AttributeValue
-	var keys []string
-	check := func() error {
-		if len(keys) == 0 {
-			return nil
-		}
-		states, err := store.Load(ctx, keys)
-		if err != nil {
-			return fmt.Errorf("read baselines: %w", err)
-		}
-		keys = keys[:0]
-		for k, st := range states {
-			if st == nil || st.Baseline == nil {
-				continue
-			}
-			last := time.Unix(st.Baseline.LastSeen, 0).UTC()
-			switch {
-			case !last.Before(until):
-				return &newerStateError{fmt.Sprintf("principal %s was last seen %s, after --until %s", k, last.Format(time.RFC3339), until.Format(time.RFC3339))}
-			case !resumed && !last.Before(since):
-				return &newerStateError{fmt.Sprintf("principal %s was last seen %s, within the range (from --since %s): its events would be counted twice", k, last.Format(time.RFC3339), since.Format(time.RFC3339))}
-			}
-		}
-		return nil
-	}
-	for {
-		page, err := r.client.Scan(ctx, &dynamodb.ScanInput{
-			TableName: aws.String(r.table), ExclusiveStartKey: start,
-			ProjectionExpression:     aws.String("pk, sk, #u, done"),
-			ExpressionAttributeNames: map[string]string{"#u": "until"},
-			ReturnConsumedCapacity:   types.ReturnConsumedCapacityTotal,
-		})
-		if err != nil {
-			return fmt.Errorf("scan table %s: %w", r.table, err)
-		}
-		if page.ConsumedCapacity != nil {
-			r.rcu += aws.ToFloat64(page.ConsumedCapacity.CapacityUnits)
-		}
-		for _, it := range page.Items {
-			pk, _ := it["pk"].(*types.AttributeValueMemberS)
-			sk, _ := it["sk"].(*types.AttributeValueMemberS)
-			if pk == nil || sk == nil {
-				continue
-			}
-			if id, ok := strings.CutPrefix(pk.Value, backfillPK); ok && id != r.id {
-				c, err := decodeCheckpoint(it)
-				if err == nil && c.Until.After(until) {
-					return &newerStateError{fmt.Sprintf("another backfill reaches %s, after --until %s", c.Until.Format(time.RFC3339), until.Format(time.RFC3339))}
-				}
-				continue
-			}
-			if k, ok := strings.CutPrefix(pk.Value, "P#"); ok && sk.Value == "HOT" {
-				keys = append(keys, k)
-				if len(keys) == 100 {
-					if err := check(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			break
-		}
-		start = page.LastEvaluatedKey
-	}
-	return check()
 }
 
 // startBackfillProgress shows a progress bar on a terminal: files read of

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/trailwatch/trailwatch/events"
+	"github.com/trailwatch/trailwatch/internal/warmstart"
 )
 
 // archiveFlags are the flags of commands that read the CloudTrail archive:
@@ -95,20 +95,7 @@ func parseRange(since, until string) (from, to time.Time, err error) {
 	return from, to, nil
 }
 
-func parseWhen(s string, end bool) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if d, err := time.Parse("2006-01-02", s); err == nil {
-		if end {
-			d = d.AddDate(0, 0, 1)
-		}
-		return d, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a day (2006-01-02) nor an RFC 3339 time", s)
-	}
-	return t.UTC(), nil
-}
+func parseWhen(s string, end bool) (time.Time, error) { return warmstart.ParseWhen(s, end) }
 
 // archiveFlagSet declares the archive flags on fs.
 func archiveFlagSet(fs *flag.FlagSet, a *archiveFlags) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -35,6 +36,9 @@ type Props struct {
 	MemoryMB int
 	// ReservedConcurrency reserves (and caps) concurrency; 0 means none.
 	ReservedConcurrency int
+	// LogKey, when set, encrypts the log group (its key policy must let
+	// CloudWatch Logs use it).
+	LogKey awskms.IKey
 }
 
 // Function is a function with its role and log group.
@@ -54,6 +58,7 @@ func New(scope constructs.Construct, id string, p Props) Function {
 	lg := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention:     retention,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		EncryptionKey: p.LogKey,
 	})
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
