@@ -95,6 +95,9 @@ func TestDynamoDBParityWithMemory(t *testing.T) {
 	// remember a whole deployed batch of event IDs (detectors.
 	// RecentEventIDs, 4 bytes each) so that redelivery never double counts:
 	// on the sample 32 IDs cost 0.236, 64 cost 0.255, 128 cost 0.269.
+	// Model 3 remembers more (the resources a principal changes, the
+	// risks it took) and stores an IPv4 /24 in 4 bytes: on the sample with
+	// the quiet attacks' principals, 0.270.
 	if rcu/n > 0.25 || wcu/n > 0.28 {
 		t.Errorf("over the cost goal of 0.25 RCU and 0.28 WCU per event")
 	}

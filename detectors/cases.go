@@ -41,6 +41,8 @@ type CaseSignal struct {
 	Title    string         `json:"title"`
 	Reason   string         `json:"reason"`
 	Evidence map[string]any `json:"evidence,omitempty"`
+	// Learn is the signal's risk to remember; a case does not keep it.
+	Learn string `json:"-"`
 }
 
 // fold adds an event's signals to the principal's cases and returns the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/trailwatch/trailwatch/events"
 )
@@ -158,6 +160,10 @@ func (b *Baseline) EncodeHot() []byte {
 		w.varint(s.Last)
 		w.bool(s.Flagged)
 	}
+	for _, n := range b.DimEvents {
+		w.uvarint(uint64(n))
+	}
+	w.varint(int64(b.RiskSince))
 	return w.buf
 }
 
@@ -179,7 +185,14 @@ func (b *Baseline) EncodeCold() []byte {
 		var prevFirst int32
 		for _, k := range keys {
 			v := s.Values[k]
-			w.str(k)
+			if a, ok := packedSlash24(k); ok {
+				// An IPv4 /24 (most network values) in 4 bytes, not 16: an
+				// empty key cannot be a value, so length 0 marks it.
+				w.uvarint(0)
+				w.buf = append(w.buf, a[:]...)
+			} else {
+				w.str(k)
+			}
 			// Days are stored as deltas to keep them to a byte or two.
 			w.varint(int64(v.First - prevFirst))
 			w.varint(int64(v.Last - v.First))
@@ -210,7 +223,7 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 		return nil, errors.New("decode baseline: not a hot part")
 	}
 	model := r.uvarint()
-	if model != modelV1 {
+	if model != modelV1 && model != modelV2 {
 		if err := checkModel(model); err != nil {
 			return nil, err
 		}
@@ -270,6 +283,14 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 			First: r.varint(), Last: r.varint(), Flagged: r.bool(),
 		})
 	}
+	if model >= 3 {
+		for d := range b.DimEvents {
+			b.DimEvents[d] = uint32(min(r.uvarint(), math.MaxUint32))
+		}
+		b.RiskSince = int32(r.varint())
+	} else if b.LastDay > 0 {
+		b.RiskSince = b.LastDay + 1
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("decode baseline hot part: %w", r.err)
 	}
@@ -280,12 +301,17 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	if r.byte() != coldTag {
 		return nil, errors.New("decode baseline: not a cold part")
 	}
-	if m := r.uvarint(); m != modelV1 {
-		if err := checkModel(m); err != nil {
+	coldModel := r.uvarint()
+	if coldModel != modelV1 && coldModel != modelV2 {
+		if err := checkModel(coldModel); err != nil {
 			return nil, err
 		}
 	}
-	for d := range b.Dims {
+	dims := int(NumDims)
+	if coldModel < 3 {
+		dims = dimsV2
+	}
+	for d := range dims {
 		s := &b.Dims[d]
 		s.Sightings = uint32(r.uvarint())
 		n := int(r.uvarint())
@@ -295,6 +321,10 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 		var prevFirst int32
 		for i := 0; i < n; i++ {
 			k := r.str()
+			if k == "" {
+				a, b, c := r.byte(), r.byte(), r.byte()
+				k = fmt.Sprintf("%d.%d.%d.0/24", a, b, c)
+			}
 			first := prevFirst + int32(r.varint())
 			last := first + int32(r.varint())
 			days := uint16(min(r.uvarint(), math.MaxUint16))
@@ -306,7 +336,44 @@ func DecodeBaseline(hot, cold []byte) (b *Baseline, err error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("decode baseline cold part: %w", r.err)
 	}
+	if model < 3 {
+		migrateDimEvents(b)
+	}
 	return b, nil
+}
+
+// packedSlash24 returns the first three octets of a network key that is an
+// IPv4 /24 written canonically ("203.0.113.0/24").
+func packedSlash24(k string) (a [3]byte, ok bool) {
+	rest, found := strings.CutSuffix(k, ".0/24")
+	if !found {
+		return a, false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return a, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 255 || strconv.Itoa(n) != p {
+			return a, false
+		}
+		a[i] = byte(n)
+	}
+	return a, true
+}
+
+// modelV2 stored five dimensions and no per-dimension event counts.
+const modelV2 = 2
+
+// migrateDimEvents gives a baseline of model 1 or 2 the event counts its
+// novelty estimate needs: each dimension's (value, day) sightings, a lower
+// bound on its events, so the first estimate after an upgrade is the one
+// the older model made ((N1+1)/(sightings+2)) and never more confident.
+func migrateDimEvents(b *Baseline) {
+	for d := range b.Dims {
+		b.DimEvents[d] = b.Dims[d].Sightings
+	}
 }
 
 type writer struct{ buf []byte }

@@ -102,6 +102,9 @@ type Config struct {
 	Routing   Routing                   `yaml:"routing" json:"routing"`
 	Windows   Windows                   `yaml:"-" json:"-"`
 	Detectors map[string]DetectorConfig `yaml:"detectors" json:"detectors"`
+	// Selection adds read-only calls to the production selection
+	// (thresholds.yaml selection:); the event normalizer applies it.
+	Selection events.Selection `yaml:"-" json:"-"`
 	// Suppressions are matched in order; the first match wins.
 	Suppressions []Suppression `yaml:"suppressions" json:"suppressions"`
 	// Rules is the high-risk catalog: the built-in rules merged with the
@@ -115,6 +118,14 @@ type Config struct {
 	// config's SelfProtection and, in the detect function, what the CDK
 	// app passes. Nil means BuiltinProtection.
 	Protected *ProtectedSet `yaml:"-" json:"-"`
+	// Networks are the named networks (thresholds.yaml networks), files
+	// resolved and prefixes compacted (events.CompactNetworks); calls from
+	// them get the network key "net/<name>".
+	Networks []events.NamedNetwork `yaml:"-" json:"-"`
+	// NamedNetworks is Networks compiled for the event normalizer
+	// (events.Normalizer.Networks); nil when there are none. Code that
+	// builds a Config by hand sets it with events.NewNamedNetworks.
+	NamedNetworks *events.NamedNetworks `yaml:"-" json:"-"`
 }
 
 // DetectorIDs lists every detector, in the order they run.

@@ -13,12 +13,14 @@ import (
 // function, an instance, a container) and then from outside, the mark of
 // stolen instance or function credentials.
 //
-// Scoring: AWS-internal then outside AWS scores 0.9 (at least HIGH); two
+// Scoring: AWS-internal, or a named provider's network (a CI runner), then
+// outside every named network scores 0.9 (at least HIGH); two
 // public networks that share no /16 (IPv4) or /32 (IPv6), the second never
 // used by the principal before, score 0.4, since people's sessions move
 // between home, office and VPN; the score shrinks by the square of the
-// principal's Good-Turing chance of a new network, so a principal whose
-// addresses churn is not flagged. Calls an AWS service
+// surprise of a new network for the principal (surpriseFactor of its
+// calibrated chance of a new one), so a principal whose addresses churn is
+// not flagged. Calls an AWS service
 // made with the credential on the principal's behalf are ignored.
 type CredentialPinning struct{}
 
@@ -45,10 +47,14 @@ func (CredentialPinning) Check(c *Context, ev *events.Event) []Signal {
 	}
 	firstAWS := s.NetClass == events.NetAWS || s.NetClass == events.NetAWSInternal || s.NetClass == events.NetService
 	nowOutside := ev.Network.Class == events.NetPublic
+	// A session a named provider's runner obtained (a CI job's token),
+	// then used from an address outside every named network: leaving the
+	// provider is weighed like leaving AWS.
+	firstProvider := s.NetClass == events.NetProvider
 	var score float64
 	floor := SeverityInfo
 	switch {
-	case firstAWS && nowOutside:
+	case (firstAWS || firstProvider) && nowOutside:
 		score, floor = 0.9, SeverityHigh
 	case s.NetClass == events.NetPublic && nowOutside && !related(s.NetKey, ev.Network.Key):
 		// People move between home, office and VPN within a session: only
@@ -59,7 +65,8 @@ func (CredentialPinning) Check(c *Context, ev *events.Event) []Signal {
 		// A principal whose addresses churn (a function on AWS addresses
 		// when AWS's ranges are not loaded) is not surprised by another.
 		p, _, _ := c.Baseline.NewValueProbability(DimNetwork)
-		score = 0.4 * (1 - p) * (1 - p)
+		sf := surpriseFactor(p)
+		score = 0.4 * sf * sf
 	case firstAWS && ev.Network.Class == events.NetAWS && s.NetKey != ev.Network.Key:
 		// Another AWS region: unusual, weak.
 		score = 0.25
@@ -67,6 +74,10 @@ func (CredentialPinning) Check(c *Context, ev *events.Event) []Signal {
 		return nil
 	}
 	first := time.Unix(s.First, 0).UTC().Format(time.RFC3339)
+	from := string(s.NetClass)
+	if firstProvider {
+		from = "provider network"
+	}
 	return []Signal{{
 		Detector: IDCredentialPinning,
 		Subject:  "credential:" + ev.AccessKeyID,
@@ -75,7 +86,7 @@ func (CredentialPinning) Check(c *Context, ev *events.Event) []Signal {
 		Floor:    floor,
 		Title:    fmt.Sprintf("session credential %s used from %s after %s", ev.AccessKeyID, ev.Network.Key, s.NetKey),
 		Reason: fmt.Sprintf("session credential %s of %s was first used from %s (%s) at %s and is now used from %s (%s), an unrelated network",
-			ev.AccessKeyID, c.Name, s.NetKey, s.NetClass, first, ev.Network.Key, ev.Network.Class),
+			ev.AccessKeyID, c.Name, s.NetKey, from, first, ev.Network.Key, ev.Network.Class),
 		Evidence: map[string]any{
 			"access_key_id":       ev.AccessKeyID,
 			"first_network":       s.NetKey,

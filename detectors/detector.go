@@ -27,6 +27,11 @@ type Signal struct {
 	Title    string
 	Reason   string
 	Evidence map[string]any
+	// Learn, when set, is a risk the call took, remembered in the
+	// principal's baseline (DimRisk) after the event whatever becomes of
+	// the signal (threshold, suppression, mode): history is what the
+	// principal did, not what was reported.
+	Learn string
 }
 
 // Context is what a detector sees: the principal's baseline as it was
@@ -37,6 +42,20 @@ type Context struct {
 	Config   *Config
 	// Name is how the principal is called in sentences.
 	Name string
+
+	// resource caches ResourceOf for the event being judged (set by the
+	// engine, which also observes it), so request parameters are read
+	// once per event.
+	resource    string
+	resourceSet bool
+}
+
+// Resource returns ResourceOf(ev), computed once per event.
+func (c *Context) Resource(ev *events.Event) string {
+	if !c.resourceSet {
+		c.resource, c.resourceSet = ResourceOf(ev), true
+	}
+	return c.resource
 }
 
 // Detector is metadata plus logic. Check must not change the baseline.

@@ -143,6 +143,9 @@ type Engine struct {
 	// It is meant for a single pass with the memory store: a conflict's
 	// recomputation would record a principal's events twice.
 	Recording *Recording
+	// Calibration, when set, measures the novelty estimate against what
+	// mature principals did (see Calibration); nil in production.
+	Calibration *Calibration
 }
 
 // DefaultMaxSkew is how far ahead of the clock an event may be dated.
@@ -360,7 +363,19 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 			e.Recording.record(ev, raw)
 		}
 		e.foldEvent(st, ev, raw, &fo)
-		b.Observe(ev, cfg.Forget)
+		if e.Calibration != nil && c.Mature {
+			e.Calibration.observe(b, ev)
+		}
+		res := ""
+		if ev.ErrClass != events.ErrDenied {
+			res = c.Resource(ev)
+		}
+		b.observe(ev, cfg.Forget, res)
+		for i := range raw {
+			if raw[i].Learn != "" {
+				b.see(DimRisk, raw[i].Learn, dayOf(ev.Time))
+			}
+		}
 	}
 	if e.Recording != nil {
 		e.Recording.endGroup(b.Key, b.LastSeen)

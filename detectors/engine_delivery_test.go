@@ -231,7 +231,7 @@ func TestEnginePublishThenCommit(t *testing.T) {
 // TestEngineTicketFollowsRouting: the ticket flag is the live config's
 // routing.ticket_min_severity, decided in one place (Routing.Ticket).
 func TestEngineTicketFollowsRouting(t *testing.T) {
-	ev := dt.Event(alice, "ec2:DescribeInstances", at(10, 10, 0), dt.From(dt.IPForeign), dt.UA(dt.UACurl))
+	ev := dt.Event(alice, "ec2:DescribeInstances", at(10, 10, 0), dt.From(dt.IPForeign), dt.UA(dt.UACLI222))
 	for _, tc := range []struct {
 		ticketMin detectors.Severity
 		want      bool

@@ -168,7 +168,9 @@ func TestEngineEscalation(t *testing.T) {
 	})
 	t.Run("default routing: MEDIUM then HIGH", func(t *testing.T) {
 		e, _ := newEngine(t, nil, aliceHistory())
-		res := process(t, e, dt.Event(alice, "ec2:DescribeInstances", at(10, 10, 0), dt.From(dt.IPForeign), dt.UA(dt.UACurl)))
+		// A new network alone, with her usual tool: MEDIUM for a
+		// principal as steady as alice.
+		res := process(t, e, dt.Event(alice, "ec2:DescribeInstances", at(10, 10, 0), dt.From(dt.IPForeign), dt.UA(dt.UACLI222)))
 		if len(res.Updates) != 1 || res.Updates[0].Kind != detectors.UpdateNew || res.Updates[0].Finding.Severity != detectors.SeverityMedium {
 			t.Fatalf("want one new MEDIUM finding, got %+v", res.Updates)
 		}
@@ -419,9 +421,15 @@ func TestEngineBenignSurprises(t *testing.T) {
 		}},
 		{"CI deploys a new service", &ci, func() []events.Event {
 			var out []events.Event
-			for i, api := range []string{"lambda:CreateFunction20150331", "cloudformation:CreateStack", "iam:CreateRole", "lambda:AddPermission20150331v2"} {
-				out = append(out, dt.Event(ci.Principal, api, at(10, 14, i), dt.From(dt.IPCI), dt.UA(dt.UATerraform),
-					dt.Params(`{"roleName":"fn","functionName":"fn","principal":"s3.amazonaws.com","sourceArn":"arn:aws:s3:::b","assumeRolePolicyDocument":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"lambda.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}"}`)))
+			// The job creates the stack; CloudFormation creates what
+			// the template holds, on the role's behalf.
+			for i, api := range []string{"cloudformation:CreateStack", "lambda:CreateFunction20150331", "iam:CreateRole", "lambda:AddPermission20150331v2"} {
+				opts := []dt.Opt{dt.From(dt.IPCI), dt.UA(dt.UATerraform),
+					dt.Params(`{"stackName":"orders","roleName":"fn","functionName":"fn","principal":"s3.amazonaws.com","sourceArn":"arn:aws:s3:::b","assumeRolePolicyDocument":"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"lambda.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}"}`)}
+				if i > 0 {
+					opts = append(opts, dt.InvokedBy("cloudformation.amazonaws.com"))
+				}
+				out = append(out, dt.Event(ci.Principal, api, at(10, 14, i), opts...))
 			}
 			return out
 		}},

@@ -2,6 +2,7 @@ package detectors_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,8 @@ type historySpec struct {
 	DeniedPerWindow int         `json:"denied_per_window,omitempty"`
 	Daily           []eventSpec `json:"daily,omitempty"`
 	DailyDays       int         `json:"daily_days,omitempty"`
+	ChurnPerDay     int         `json:"churn_per_day,omitempty"`
+	Provider        string      `json:"provider,omitempty"`
 	Seed            uint64      `json:"seed,omitempty"`
 }
 
@@ -58,6 +61,7 @@ type eventSpec struct {
 	At           time.Time       `json:"at"`
 	IP           string          `json:"ip,omitempty"`
 	AWSNetwork   string          `json:"aws_network,omitempty"` // an AWS address in this region
+	Provider     string          `json:"provider,omitempty"`    // an address in this named network
 	UA           string          `json:"ua,omitempty"`
 	AccessKey    string          `json:"access_key,omitempty"`
 	Region       string          `json:"region,omitempty"`
@@ -121,6 +125,13 @@ func (s eventSpec) build(principal string) ([]events.Event, error) {
 			}
 		}
 		opts = append(opts, dt.FromAWS(s.AWSNetwork, ip))
+	}
+	if s.Provider != "" {
+		ip := dt.IPCI
+		if s.IP != "" {
+			ip = cmp.Or(ipAliases[s.IP], s.IP)
+		}
+		opts = append(opts, dt.FromProvider(s.Provider, ip))
 	}
 	if s.UA != "" {
 		ua := s.UA
@@ -192,7 +203,7 @@ func (f *fixture) history() (*dt.History, error) {
 	}
 	out := &dt.History{
 		Profile: h.Profile, Principal: h.Principal, End: h.End, Days: h.Days, PerDay: h.PerDay,
-		StartHour: h.StartHour, DeniedPerWindow: h.DeniedPerWindow, DailyDays: h.DailyDays, Seed: h.Seed,
+		StartHour: h.StartHour, DeniedPerWindow: h.DeniedPerWindow, DailyDays: h.DailyDays, ChurnPerDay: h.ChurnPerDay, Provider: h.Provider, Seed: h.Seed,
 	}
 	for _, s := range h.Daily {
 		s := s
@@ -383,7 +394,7 @@ func runFixtureDetector(t *testing.T, det detectors.Detector, f *fixture) {
 		ev := &evs[i]
 		c := &detectors.Context{Baseline: b, Mature: b.Mature(cfg.Learning, ev.Time), Config: cfg, Name: detectors.DisplayName(b.Key)}
 		sigs = append(sigs, det.Check(c, ev)...)
-		b.Observe(ev, cfg.Forget)
+		detectors.Learn(cfg, b, ev)
 	}
 	if !f.Expect.Fires {
 		for _, s := range sigs {

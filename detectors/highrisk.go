@@ -70,6 +70,16 @@ type verdict struct {
 	// settled, on a verdict that is not risky, ends the search: no later
 	// rule judges the call.
 	settled bool
+	// counterparty is who or what the call reached, for rules that keep
+	// their history per counterparty (Rule.History): "everyone",
+	// "account 444455556666", "IPv6 internet", "administrator".
+	counterparty string
+}
+
+// to names the verdict's counterparty.
+func (v verdict) to(party string) verdict {
+	v.counterparty = party
+	return v
 }
 
 // lesserBase caps the base score of a lesser verdict: MEDIUM the first
@@ -90,18 +100,7 @@ var safe = verdict{}
 
 // Check implements Detector.
 func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
-	rules := DefaultRules()
-	if c.Config != nil && c.Config.Rules != nil {
-		rules = c.Config.Rules
-	}
-	p := &params{}
-	if ev.Record != nil {
-		p.raw = ev.Record.RequestParameters
-	}
-	if c.Config != nil {
-		p.protected = c.Config.Protected
-	}
-	r, v := rules.find(ev, p)
+	r, v, p := judgeRisk(c.Config, ev)
 	if r == nil {
 		return nil
 	}
@@ -118,9 +117,17 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 		floor = min(floor, SeverityMedium)
 	}
 	b := c.Baseline
-	daysBefore := 0
-	if v, ok := b.Has(DimAPI, ev.API); ok {
-		daysBefore = int(v.Days)
+	risk := historyKey(r, v, p)
+	daysBefore, since := 0, "risk"
+	if rv, ok := b.Has(DimRisk, risk); ok {
+		daysBefore = int(rv.Days)
+	} else if av, ok := b.Has(DimAPI, ev.API); ok && b.RiskSince > 0 && av.First < b.RiskSince && !tookRule(b, r.ID) {
+		// Migrated from a model that kept only APIs, and no risk of
+		// this rule taken since: what it knew of the API stands in
+		// for the risk's history, so an upgrade does not make every
+		// routine risky action "never before". Once the rule's risks
+		// are kept, a new counterparty is new.
+		daysBefore, since = int(av.Days), "api"
 	}
 	weight := 1 / (1 + math.Log1p(float64(daysBefore)))
 	if v.pinned {
@@ -130,7 +137,15 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 	failed := ev.ErrorCode != ""
 	if failed {
 		score *= 0.4
-		floor = SeverityInfo
+		// A denied attempt at a top-tier action (leaving the
+		// organization, stopping the trail) is itself worth on-call's
+		// attention: MEDIUM, routed by default. Other failures keep no
+		// floor.
+		if ev.ErrClass == events.ErrDenied && floor >= SeverityHigh && daysBefore == 0 {
+			floor = SeverityMedium
+		} else {
+			floor = SeverityInfo
+		}
 	}
 	if daysBefore > 0 && !v.pinned {
 		floor = SeverityInfo
@@ -149,25 +164,108 @@ func (HighRiskAction) Check(c *Context, ev *events.Event) []Signal {
 	if note != "" {
 		reason += "; " + note
 	}
+	learn := ""
+	if !failed {
+		learn = risk
+	}
 	return []Signal{{
 		Detector: IDHighRiskAction,
-		Subject:  "action:" + ev.API,
-		Group:    IDHighRiskAction + "/" + ev.API,
-		Score:    score,
-		Floor:    floor,
-		Title:    what,
-		Reason:   reason,
+		Learn:    learn,
+		// The risk's counterparty and target are part of the subject: a
+		// routine share with the DR account does not absorb, as a repeat,
+		// a share with an unknown one.
+		Subject: "action:" + ev.API + strings.TrimPrefix(risk, r.ID),
+		Group:   IDHighRiskAction + "/" + ev.API,
+		Score:   score,
+		Floor:   floor,
+		Title:   what,
+		Reason:  reason,
 		Evidence: map[string]any{
 			"api":              ev.API,
 			"category":         category,
 			"base_score":       base,
 			"days_done_before": daysBefore,
 			"history_weight":   round4(weight),
+			"history_subject":  risk,
+			"history_of":       since,
 			"failed":           failed,
 			"error_code":       ev.ErrorCode,
 			"rule":             r.ID,
 		},
 	}}
+}
+
+// judgeRisk finds the rule that judges the call under the config's catalog
+// (nil config: the built-in one), with its verdict and the parameters it
+// read.
+func judgeRisk(cfg *Config, ev *events.Event) (*Rule, verdict, *params) {
+	rules := DefaultRules()
+	if cfg != nil && cfg.Rules != nil {
+		rules = cfg.Rules
+	}
+	p := &params{}
+	if ev.Record != nil {
+		p.raw = ev.Record.RequestParameters
+	}
+	if cfg != nil {
+		p.protected = cfg.Protected
+	}
+	r, v := rules.find(ev, p)
+	return r, v, p
+}
+
+// Learn folds an event into a baseline as the engine does: Observe, then
+// the risk it took, if a high-risk rule judges it risky and it succeeded.
+// It is for building baselines outside the engine (tests, tools); the
+// engine takes the risk from the detector's signal (Signal.Learn) rather
+// than judge the call twice. A nil config means the defaults.
+func Learn(cfg *Config, b *Baseline, ev *events.Event) {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	b.Observe(ev, cfg.Forget)
+	if ev.ErrorCode != "" || cfg.Detector(IDHighRiskAction).Mode == ModeOff {
+		return
+	}
+	if r, v, p := judgeRisk(cfg, ev); r != nil {
+		b.see(DimRisk, historyKey(r, v, p), dayOf(ev.Time))
+	}
+}
+
+// tookRule reports whether the baseline remembers any risk of the rule,
+// whatever its counterparty.
+func tookRule(b *Baseline, id string) bool {
+	for k := range b.Dims[DimRisk].Values {
+		if k == id || strings.HasPrefix(k, id+" | ") {
+			return true
+		}
+	}
+	return false
+}
+
+// historyKey is the subject the principal's history of a rule's risk is
+// kept under (Rule.History): the rule, then its counterparty and named
+// parameters when the rule says they matter.
+func historyKey(r *Rule, v verdict, p *params) string {
+	key := r.ID
+	for _, h := range r.History {
+		if h == "rule" {
+			continue
+		}
+		part := ""
+		if path, ok := strings.CutPrefix(h, "param:"); ok {
+			for _, x := range p.at(path) {
+				if s := scalarString(x); s != "" {
+					part = s
+					break
+				}
+			}
+		} else {
+			part = v.counterparty
+		}
+		key += " | " + truncateRunes(part, 96)
+	}
+	return key
 }
 
 // params gives lazy access to requestParameters.
@@ -221,7 +319,7 @@ func externalShare(_ *events.Event, p *params, _ *Condition) verdict {
 	}
 	for _, pr := range asStrings(p.get()["principals"]) {
 		if pr != "" {
-			return risky("shared resources through RAM with " + pr + " (external principals allowed)")
+			return risky("shared resources through RAM with " + pr + " (external principals allowed)").to(pr)
 		}
 	}
 	return safe
@@ -234,12 +332,12 @@ func accessKeyForAnother(ev *events.Event, p *params, _ *Condition) verdict {
 		if ev.PrincipalType == "IAMUser" {
 			return safe
 		}
-		return risky("created an access key for itself")
+		return risky("created an access key for itself").to("itself")
 	}
 	if ev.PrincipalType == "IAMUser" && target == ev.Record.UserIdentity.UserName {
 		return safe
 	}
-	return risky("created an access key for IAM user " + target)
+	return risky("created an access key for IAM user " + target).to("user " + target)
 }
 
 var adminPolicyNames = regexp.MustCompile(`(?i)(AdministratorAccess|IAMFullAccess|PowerUserAccess|:policy/.*admin)`)
@@ -250,7 +348,7 @@ func adminManagedPolicy(_ *events.Event, p *params, _ *Condition) verdict {
 		return safe
 	}
 	target := firstNonEmpty(p.str("userName"), p.str("roleName"), p.str("groupName"))
-	return risky(fmt.Sprintf("attached %s to %s", arn, target))
+	return risky(fmt.Sprintf("attached %s to %s", arn, target)).to(arn)
 }
 
 // policyParam returns the first of the named parameters that holds a
@@ -296,9 +394,9 @@ func adminInlinePolicy(_ *events.Event, p *params, _ *Condition) verdict {
 	lv, st := pol.Privilege()
 	switch lv {
 	case PrivilegeAdmin, PrivilegeEscalation:
-		return risky(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv))
+		return risky(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv)).to(lv.String())
 	case PrivilegeBroadData:
-		return lesser(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv))
+		return lesser(fmt.Sprintf("granted %s through a policy on %s (%s)", st.describe(), target, lv)).to(lv.String())
 	}
 	return safe
 }
@@ -322,14 +420,14 @@ func trustsOutsideAccount(ev *events.Event, p *params, _ *Condition) verdict {
 			continue
 		}
 		if st.GrantsPublic() {
-			return risky(fmt.Sprintf("made role %s assumable by anyone (%s)", role, publicPhrase(st)))
+			return risky(fmt.Sprintf("made role %s assumable by anyone (%s)", role, publicPhrase(st))).to("everyone")
 		}
 		if st.PublicPrincipal() {
 			continue // confined by its conditions
 		}
 		for _, pr := range st.Principal.Values("AWS") {
 			if acct := accountOf(pr); acct != "" && acct != own {
-				return risky(fmt.Sprintf("made role %s assumable by outside account %s", role, acct))
+				return risky(fmt.Sprintf("made role %s assumable by outside account %s", role, acct)).to("account " + acct)
 			}
 		}
 	}
@@ -369,7 +467,7 @@ func grantsEveryone(_ *events.Event, p *params, _ *Condition) verdict {
 		if strings.TrimSpace(asString(m["sourceAccount"])) != "" || strings.TrimSpace(asString(m["principalOrgID"])) != "" {
 			return safe
 		}
-		return risky("granted invoke on function " + asString(m["functionName"]) + " to everyone (\"*\")")
+		return risky("granted invoke on function " + asString(m["functionName"]) + " to everyone (\"*\")").to("everyone")
 	}
 	target := firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
 	pol, ok, err := readPolicy(policyParam(m, "bucketPolicy", "policy", "resourcePolicy", "policyText"))
@@ -383,7 +481,7 @@ func grantsEveryone(_ *events.Event, p *params, _ *Condition) verdict {
 	if !public {
 		return safe
 	}
-	return risky(fmt.Sprintf("granted %v on %s to everyone (%s)", []string(st.Action), target, publicPhrase(st)))
+	return risky(fmt.Sprintf("granted %v on %s to everyone (%s)", []string(st.Action), target, publicPhrase(st))).to("everyone")
 }
 
 // publicACL judges an ACL set on a bucket or object, or given at bucket
@@ -410,7 +508,7 @@ func publicACL(ev *events.Event, p *params, _ *Condition) verdict {
 		verb = "created"
 	}
 	if len(grants) == 1 && (grants[0] == "canned ACL public-read" || grants[0] == "READ to AllUsers") {
-		return risky(fmt.Sprintf("%s %s readable by everyone through its ACL", verb, target))
+		return risky(fmt.Sprintf("%s %s readable by everyone through its ACL", verb, target)).to("everyone")
 	}
 	who := "every AWS account"
 	for _, g := range grants {
@@ -418,7 +516,7 @@ func publicACL(ev *events.Event, p *params, _ *Condition) verdict {
 			who = "everyone"
 		}
 	}
-	return risky(fmt.Sprintf("%s %s open to %s through its ACL (%s)", verb, target, who, strings.Join(grants, ", ")))
+	return risky(fmt.Sprintf("%s %s open to %s through its ACL (%s)", verb, target, who, strings.Join(grants, ", "))).to(who)
 }
 
 var pabFlags = []string{"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"}
@@ -478,12 +576,12 @@ func sharedOut(ev *events.Event, p *params, _ *Condition) verdict {
 	groups, accounts := r.added()
 	for _, g := range groups {
 		if strings.EqualFold(strings.TrimSpace(g), "all") {
-			return risky("made " + r.target() + " public (shared with all accounts)")
+			return risky("made " + r.target() + " public (shared with all accounts)").to("all accounts")
 		}
 	}
 	for _, a := range accounts {
 		if a = strings.TrimSpace(a); isAccountID(a) && a != ev.Account {
-			return risky(fmt.Sprintf("shared %s with outside account %s", r.target(), a))
+			return risky(fmt.Sprintf("shared %s with outside account %s", r.target(), a)).to("account " + a)
 		}
 	}
 	return safe
@@ -503,17 +601,32 @@ func openToWorld(ev *events.Event, p *params, _ *Condition) verdict {
 	if !ok {
 		return safe
 	}
+	party := internetFamily(cidrs)
 	switch {
 	case r.Modify != nil:
 		rule := ""
 		if len(r.Modify.Rules) > 0 {
 			rule = r.Modify.Rules[0].RuleID + " of "
 		}
-		return risky(fmt.Sprintf("changed rule %ssecurity group %s to %s on %s", rule, r.Modify.GroupID, cidrs, ports))
+		return risky(fmt.Sprintf("changed rule %ssecurity group %s to %s on %s", rule, r.Modify.GroupID, cidrs, ports)).to(party)
 	case ev.Record.EventName == "AuthorizeSecurityGroupEgress":
-		return risky(fmt.Sprintf("opened egress from security group %s to %s on %s", r.GroupID, cidrs, ports))
+		return risky(fmt.Sprintf("opened egress from security group %s to %s on %s", r.GroupID, cidrs, ports)).to("egress to " + party)
 	}
-	return risky(fmt.Sprintf("opened security group %s to %s on %s", r.GroupID, cidrs, ports))
+	return risky(fmt.Sprintf("opened security group %s to %s on %s", r.GroupID, cidrs, ports)).to(party)
+}
+
+// internetFamily names the address family a world-open rule admits, the
+// counterparty of opening to the world: "IPv4 internet", "IPv6 internet"
+// or both.
+func internetFamily(cidrs string) string {
+	v4, v6 := strings.Contains(cidrs, "."), strings.Contains(cidrs, ":")
+	switch {
+	case v4 && v6:
+		return "IPv4 and IPv6 internet"
+	case v6:
+		return "IPv6 internet"
+	}
+	return "IPv4 internet"
 }
 
 func accountOf(principal string) string {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/detectors"
 	dt "github.com/trailwatch/trailwatch/detectors/detectorstest"
+	"github.com/trailwatch/trailwatch/events"
 )
 
 // TestHighRiskParamsWhitespace: the same request parameters, compact as
@@ -87,5 +88,48 @@ func TestHighRiskUnreadableParams(t *testing.T) {
 				t.Errorf("title %q does not say the parameters could not be read", s.Title)
 			}
 		})
+	}
+}
+
+// TestRiskHistoryAfterMigration: a baseline migrated from a model that
+// kept only APIs (RiskSince set) judges a high-risk API it used before the
+// migration by the API's history, so upgrading does not make every routine
+// risky action "never before"; a risk first taken after the migration is
+// judged by its own history.
+func TestRiskHistoryAfterMigration(t *testing.T) {
+	key := "111122223333:role/dr-copier"
+	share := func(acct string, d int) events.Event {
+		return dt.Event(key, "ec2:ModifySnapshotAttribute", at(d, 2, 0),
+			dt.Params(`{"snapshotId":"snap-1","createVolumePermission":{"add":{"items":[{"userId":"`+acct+`"}]}}}`))
+	}
+	b := detectors.NewBaseline(key)
+	for d := 1; d <= 20; d++ {
+		ev := share("555566667777", d)
+		b.Observe(&ev, dt.Forget) // as the older model did: the API only
+	}
+	b.RiskSince = b.LastDay + 1
+	cfg := detectors.DefaultConfig()
+	check := func(ev events.Event) detectors.Signal {
+		t.Helper()
+		c := &detectors.Context{Baseline: b, Config: cfg, Name: "dr-copier"}
+		sigs := detectors.HighRiskAction{}.Check(c, &ev)
+		if len(sigs) != 1 {
+			t.Fatalf("%d signals", len(sigs))
+		}
+		detectors.Learn(cfg, b, &ev)
+		return sigs[0]
+	}
+	routine := check(share("555566667777", 21))
+	if routine.Evidence["history_of"] != "api" || routine.Floor != detectors.SeverityInfo || routine.Score > 0.3 {
+		t.Errorf("routine share after migration: %+v; want the API's history, no floor", routine.Evidence)
+	}
+	again := check(share("555566667777", 22))
+	if again.Evidence["history_of"] != "risk" || again.Evidence["days_done_before"] != 1 {
+		t.Errorf("second share after migration: %+v; want its own history (1 day)", again.Evidence)
+	}
+	// Once the rule's risks are kept, a new counterparty is new.
+	out := check(share("999988887777", 23))
+	if out.Evidence["history_of"] != "risk" || out.Evidence["days_done_before"] != 0 || out.Floor < detectors.SeverityHigh {
+		t.Errorf("new counterparty after migration: %+v floor %s; want never before, HIGH", out.Evidence, out.Floor)
 	}
 }

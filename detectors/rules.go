@@ -40,7 +40,17 @@ type Rule struct {
 	// placeholders {api}, {account}, {what} (what the predicates say the
 	// call did) and {param:PATH} (a request parameter; PATH|PATH tries
 	// each in turn). Empty means "{what}", or "called {api}".
-	Message  string   `yaml:"message,omitempty" json:"message,omitempty"`
+	Message string `yaml:"message,omitempty" json:"message,omitempty"`
+	// History says what the principal's history of this risk is kept
+	// under: "rule" (the rule's risk alone; also what an empty History
+	// means), and beyond it "counterparty" (who or what the call
+	// reached, as the conditions name it: the outside account, the
+	// internet's address family, the policy grant, the user given a key)
+	// and "param:PATH" (a request parameter, e.g. the trail stopped). So
+	// "never before" and "done on N days" are about the same risk, not the
+	// same API: opening to ::/0 is not discounted by openings to
+	// 10.0.0.0/8, nor sharing with account B by sharing with account A.
+	History  []string `yaml:"history,omitempty" json:"history,omitempty"`
 	Examples Examples `yaml:"examples" json:"examples"`
 	// Source and Line say where the rule was written, for messages.
 	Source string `yaml:"-" json:"-"`
@@ -129,6 +139,15 @@ var vocabulary = map[string]vocab{
 	"mfa":                          {argBool, mfaUsed, "the session or sign-in used (true) or did not use (false) MFA"},
 	"succeeded":                    {argBool, succeeded, "the call or sign-in succeeded (true) or failed (false)"},
 	"targets_trailwatch":           {argTrue, targetsTrailwatch, "the call changes one of Trailwatch's own resources (the deployed stack's, see self-protection) and the caller is not a deployer; the rule's floor then holds whatever the principal's history"},
+	// Coverage of known attack techniques (coverage_conditions.go).
+	"param_absent":                    {argPath, paramAbsent, "the request parameter at path is absent or empty (null, \"\", [] or {})"},
+	"param_at_least":                  {argPathValue, paramAtLeast, "the number at path is at least value"},
+	"param_at_most":                   {argPathValue, paramAtMost, "the number at path is at most value"},
+	"resource_policy_outside_account": {argTrue, resourcePolicyOutsideAccount, "a resource policy or Lambda permission names a principal of another account"},
+	"replication_outside_account":     {argTrue, replicationOutsideAccount, "an S3 replication rule sends replicas to another account (Destination.Account, or ownership handed to the destination)"},
+	"instance_type_unusual":           {argTrue, instanceTypeUnusual, "a launch asks for an accelerated (GPU, Inferentia, Trainium, Gaudi, FPGA), bare-metal or 24xlarge-and-up instance type"},
+	"session_policy_admin":            {argTrue, sessionPolicyAdmin, "a federation token's session policy grants administrator or escalation rights"},
+	"web_acl_allows_all":              {argTrue, webACLAllowsAll, "a WAF web ACL is left with no rules and a default action of allow"},
 }
 
 // Vocabulary returns the condition names rules may use, with what each
@@ -509,6 +528,9 @@ func CompileRules(user []*yaml.Node, source string) (*RuleSet, []error) {
 			r := base[i]
 			// A list given in an override replaces the built-in one.
 			r.APIs, r.When, r.Examples = keepUnlessSet(n, r)
+			if hasKey(n, "history") {
+				r.History = nil
+			}
 			if err := n.Decode(&r); err != nil {
 				decodeFail(n, id, err)
 				continue
@@ -576,6 +598,16 @@ func keepUnlessSet(n *yaml.Node, r Rule) ([]string, []Condition, Examples) {
 	return apis, when, ex
 }
 
+// hasKey reports whether the mapping n sets key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
 // lineOf is the line to report for r: its own when it came from source.
 func lineOf(r *Rule, source string) int {
 	if r.Source == source {
@@ -609,6 +641,14 @@ func validateRule(r *Rule) []error {
 	}
 	if err := checkMessage(r.Message); err != nil {
 		add("message: %v", err)
+	}
+	for _, h := range r.History {
+		if path, ok := strings.CutPrefix(h, "param:"); ok && strings.TrimSpace(path) != "" {
+			continue
+		}
+		if h != "counterparty" && h != "rule" {
+			add("history: %q: want rule, counterparty or param:PATH", h)
+		}
 	}
 	return errs
 }
@@ -675,6 +715,9 @@ func (r *Rule) judge(ev *events.Event, p *params) (verdict, bool) {
 		}
 		if cv.note != "" {
 			v.note = cv.note
+		}
+		if cv.counterparty != "" {
+			v.counterparty = cv.counterparty
 		}
 		v.lesser = v.lesser || cv.lesser
 		v.pinned = v.pinned || cv.pinned

@@ -1,6 +1,7 @@
 package detectors_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,6 +202,14 @@ func TestGenericConditions(t *testing.T) {
 // TestBuiltinCatalogShape: every rule has an id, examples both ways, and
 // self-protection comes first, then the root rules, so a root call is
 // judged as root use unless it changes Trailwatch itself.
+// counterpartyConditions are the conditions whose verdict names who or
+// what the call reached.
+var counterpartyConditions = map[string]bool{
+	"resource_policy_public": true, "identity_policy_admin": true, "managed_policy_admin": true,
+	"trust_policy_outside_account": true, "acl_public": true, "shared_outside_account": true,
+	"cidr_open_to_world": true, "shares_with_outside_account": true, "access_key_for_other_user": true,
+}
+
 func TestBuiltinCatalogShape(t *testing.T) {
 	rules := detectors.BuiltinRules()
 	if len(rules) < 85 {
@@ -220,6 +229,16 @@ func TestBuiltinCatalogShape(t *testing.T) {
 		}
 		if i >= 1 && i < 4 && !strings.HasPrefix(r.ID, "root-") {
 			t.Errorf("rule %d is %s; the root rules come next", i, r.ID)
+		}
+		// Every rule states what its history is kept under, and a rule
+		// whose condition names a counterparty keeps it per counterparty.
+		if len(r.History) == 0 {
+			t.Errorf("%s: states no history (rule, counterparty or param:PATH)", r.ID)
+		}
+		for _, c := range r.When {
+			if counterpartyConditions[c.Name] && !slices.Contains(r.History, "counterparty") {
+				t.Errorf("%s: condition %s names a counterparty; history %v does not keep it", r.ID, c.Name, r.History)
+			}
 		}
 	}
 	c := &detectors.Context{Baseline: detectors.NewBaseline("111122223333:root"), Config: detectors.DefaultConfig(), Name: "root"}

@@ -15,11 +15,12 @@ type DimValue struct {
 
 // ParseDimValue parses an analyst's "dimension:value": api:iam:CreateUser,
 // network:203.0.113.0/24, useragent:curl (or user_agent:), region:eu-west-1,
-// accesskey:AKIA… (or access_key:).
+// accesskey:AKIA… (or access_key:), resource:"fn orders",
+// risk:"ec2-modify-snapshot-attribute | account 999988887777".
 func ParseDimValue(s string) (DimValue, error) {
 	name, value, ok := strings.Cut(s, ":")
 	if !ok || value == "" {
-		return DimValue{}, fmt.Errorf("%q: want DIMENSION:VALUE (api, network, useragent, region, accesskey)", s)
+		return DimValue{}, fmt.Errorf("%q: want DIMENSION:VALUE (api, network, useragent, region, accesskey, resource, risk)", s)
 	}
 	switch strings.ToLower(strings.ReplaceAll(name, "_", "")) {
 	case "api":
@@ -32,8 +33,12 @@ func ParseDimValue(s string) (DimValue, error) {
 		return DimValue{DimRegion, value}, nil
 	case "accesskey":
 		return DimValue{DimAccessKey, value}, nil
+	case "resource":
+		return DimValue{DimResource, value}, nil
+	case "risk":
+		return DimValue{DimRisk, value}, nil
 	}
-	return DimValue{}, fmt.Errorf("%q: unknown dimension %q (want api, network, useragent, region or accesskey)", s, name)
+	return DimValue{}, fmt.Errorf("%q: unknown dimension %q (want api, network, useragent, region, accesskey, resource or risk)", s, name)
 }
 
 func (dv DimValue) String() string { return dv.Dim.String() + ":" + dv.Value }

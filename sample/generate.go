@@ -58,6 +58,7 @@ func Generate(cfg Config) (*Dataset, error) {
 	if !cfg.NoScenarios {
 		g.scenarios()
 	}
+	g.quiet(!cfg.NoScenarios)
 	// Drop anything outside the window (sessions may straddle its edges).
 	kept := g.recs[:0]
 	for _, r := range g.recs {
@@ -93,6 +94,7 @@ func Generate(cfg Config) (*Dataset, error) {
 // gen holds the state of one simulation.
 type gen struct {
 	r          *rand.Rand
+	seed       uint64
 	start, end time.Time
 	startS     string
 	endS       string
@@ -117,6 +119,7 @@ func newGen(seed uint64, start, end time.Time) *gen {
 	}
 	return &gen{
 		r:      rand.New(rand.NewPCG(seed, seed)),
+		seed:   seed,
 		start:  start,
 		end:    end,
 		startS: start.Format(timeLayout),

@@ -41,6 +41,7 @@ const (
 	uaTerraform  = "APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.72.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.32.2 ua/2.1 os/linux lang/go#1.23.2 md/GOOS#linux md/GOARCH#amd64 {api}"
 	uaCLIRunner  = "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/linux#6.5.0-1025-azure md/arch#x86_64 lang/python#3.12.7 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.24 md/prompt#off md/command#{cmd}"
 	uaOIDC       = "aws-sdk-js/3.693.0 ua/2.1 os/linux#6.5.0-1025-azure lang/js md/nodejs#20.18.0 api/sts#3.693.0 m/E,N configure-aws-credentials-for-github-actions"
+	uaBoto3EC2   = "Boto3/1.35.40 md/Botocore#1.35.40 ua/2.0 os/linux#6.1.112-124.190.amzn2023.x86_64 md/arch#x86_64 lang/python#3.11.10 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.40"
 	uaBackup     = "aws-cli/1.29.62 Python/3.8.10 Linux/5.4.0-1103-aws botocore/1.31.62"
 	uaJenkins    = "aws-sdk-java/1.12.772 Linux/5.15.0-1070-aws OpenJDK_64-Bit_Server_VM/17.0.12+7-LTS java/17.0.12 vendor/Eclipse_Adoptium cfg/retry-mode/standard"
 )

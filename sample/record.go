@@ -141,6 +141,10 @@ type Label struct {
 	AccountID    string   `json:"account_id"`
 	EventIDs     []string `json:"event_ids"`
 	Expect       string   `json:"expect"`
+	// Needs names the configuration the expectation holds under, beyond
+	// the defaults: "networks" means the sample's named provider
+	// networks (testdata/sample/thresholds.yaml, SampleNetworks).
+	Needs []string `json:"needs,omitempty"`
 }
 
 // Label kinds and expectations.

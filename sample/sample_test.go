@@ -7,11 +7,15 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 var (
@@ -332,3 +336,29 @@ func TestCLICommand(t *testing.T) {
 }
 
 func readAll(p string) ([]byte, error) { return os.ReadFile(p) }
+
+// TestSampleNetworksConfig: the sample organization's thresholds.yaml names
+// the networks the generator's CI jobs call from (SampleNetworks), so the
+// labels that need them are judged against the ranges the sample uses.
+func TestSampleNetworksConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "sample", "thresholds.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Networks []struct {
+			Name  string   `yaml:"name"`
+			CIDRs []string `yaml:"cidrs"`
+		} `yaml:"networks"`
+	}
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, n := range f.Networks {
+		got[n.Name] = n.CIDRs
+	}
+	if !reflect.DeepEqual(got, SampleNetworks) {
+		t.Errorf("thresholds.yaml networks %v, want the generator's %v", got, SampleNetworks)
+	}
+}

@@ -415,6 +415,17 @@ func cfnCaller(c *caller) *caller {
 // ciRun is one deploy job of the github-actions-deploy role; it returns the
 // event IDs it emitted.
 func (g *gen) ciRun(a *account, t time.Time, newService bool) []string {
+	if newService {
+		return g.ciRunService(a, t, "notifications")
+	}
+	return g.ciRunService(a, t, "")
+}
+
+// ciRunService is ciRun deploying service for the first time when it is
+// not empty: CreateStack, then CloudFormation creating its role, policy,
+// log group, function and queue on the role's behalf.
+func (g *gen) ciRunService(a *account, t time.Time, service string) []string {
+	newService := service != ""
 	var ids []string
 	ip := randIP(g.r, pick(g.r, runnerPrefixes))
 	repo := pick(g.r, []string{"checkout", "orders-api", "image-resizer"})
@@ -439,29 +450,29 @@ func (g *gen) ciRun(a *account, t time.Time, newService bool) []string {
 	step("ecr:PutImage", callOpts{})
 	step("s3:PutObject", callOpts{})
 	if newService {
-		stack := a.env + "-notifications-service"
+		stack := a.env + "-" + service + "-service"
 		stackID := fmt.Sprintf("arn:aws:cloudformation:us-east-1:%s:stack/%s/%s", a.id, stack, g.uuid())
 		step("cloudformation:DescribeStacks", callOpts{setReq: true, req: obj("stackName", stack), deny: false})
 		step("cloudformation:CreateStack", callOpts{setReq: true, setResp: true,
-			req:  obj("stackName", stack, "templateURL", "https://s3.us-east-1.amazonaws.com/cdk-hnb659fds-assets-"+a.id+"-us-east-1/"+g.hex(64)+".json", "capabilities", []string{"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"}, "tags", []Object{obj("key", "service", "value", "notifications")}),
+			req:  obj("stackName", stack, "templateURL", "https://s3.us-east-1.amazonaws.com/cdk-hnb659fds-assets-"+a.id+"-us-east-1/"+g.hex(64)+".json", "capabilities", []string{"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"}, "tags", []Object{obj("key", "service", "value", service)}),
 			resp: obj("stackId", stackID)})
-		roleName := a.env + "-notifications-fn-role"
+		roleName := a.env + "-" + service + "-fn-role"
 		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 		cfStep("iam:CreateRole", callOpts{setReq: true, setResp: true,
 			req:  obj("roleName", roleName, "assumeRolePolicyDocument", doc, "tags", []Object{obj("key", "aws:cloudformation:stack-name", "value", stack)}),
 			resp: obj("role", obj("path", "/", "roleName", roleName, "roleId", g.uniqueID("AROA"), "arn", "arn:aws:iam::"+a.id+":role/"+roleName, "createDate", t.Format(iamDate), "assumeRolePolicyDocument", urlEncode(doc)))})
-		cfStep("iam:PutRolePolicy", callOpts{setReq: true, req: obj("roleName", roleName, "policyName", "notifications-access",
+		cfStep("iam:PutRolePolicy", callOpts{setReq: true, req: obj("roleName", roleName, "policyName", service+"-access",
 			"policyDocument", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sqs:ReceiveMessage","sqs:DeleteMessage","sqs:GetQueueAttributes"],"Resource":"arn:aws:sqs:us-east-1:`+a.id+`:`+a.env+`-email-outbox"},{"Effect":"Allow","Action":["ses:SendEmail"],"Resource":"*"}]}`)})
 		cfStep("iam:AttachRolePolicy", callOpts{setReq: true, req: obj("roleName", roleName, "policyArn", "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")})
 		cfStep("iam:GetRole", callOpts{setReq: true, req: obj("roleName", roleName)})
-		cfStep("logs:CreateLogGroup", callOpts{setReq: true, req: obj("logGroupName", "/aws/lambda/"+a.env+"-notifications")})
-		fn := a.env + "-notifications"
+		cfStep("logs:CreateLogGroup", callOpts{setReq: true, req: obj("logGroupName", "/aws/lambda/"+a.env+"-"+service)})
+		fn := a.env + "-" + service
 		cfStep("lambda:CreateFunction20150331", callOpts{setReq: true, setResp: true,
 			req: obj("functionName", fn, "runtime", "python3.12", "role", "arn:aws:iam::"+a.id+":role/"+roleName, "handler", "app.handler", "code", obj(), "timeout", 30, "memorySize", 256, "publish", false, "packageType", "Zip", "architectures", []string{"arm64"}),
 			resp: obj("functionName", fn, "functionArn", a.fnARN("us-east-1", fn), "runtime", "python3.12", "role", "arn:aws:iam::"+a.id+":role/"+roleName, "handler", "app.handler",
 				"codeSize", 48213, "timeout", 30, "memorySize", 256, "lastModified", t.Format("2006-01-02T15:04:05.000+0000"), "version", "$LATEST", "state", "Pending", "stateReason", "The function is being created.", "stateReasonCode", "Creating", "packageType", "Zip", "architectures", []string{"arm64"})})
 		cfStep("lambda:GetFunction20150331v2", callOpts{setReq: true, req: obj("functionName", fn)})
-		cfStep("sqs:CreateQueue", callOpts{setReq: true, setResp: true, req: obj("queueName", a.env+"-notifications-dlq"), resp: obj("queueUrl", a.queueURL("us-east-1", a.env+"-notifications-dlq"))})
+		cfStep("sqs:CreateQueue", callOpts{setReq: true, setResp: true, req: obj("queueName", a.env+"-"+service+"-dlq"), resp: obj("queueUrl", a.queueURL("us-east-1", a.env+"-"+service+"-dlq"))})
 		cfStep("lambda:AddPermission20150331v2", callOpts{})
 		for range 4 + g.r.IntN(4) {
 			step("cloudformation:DescribeStackEvents", callOpts{setReq: true, req: obj("stackName", stack)})

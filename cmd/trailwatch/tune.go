@@ -124,7 +124,7 @@ func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	start := time.Now()
 	show := progressShown(o.progress, stderr)
 	stopProgress := startProgress(o.progress, stderr, &rd.Stats, start)
-	rec, base, err := recordArchive(ctx, rd, paths, cfg, o.batchSize, minThreshold(cfg, sweep))
+	rec, base, cal, err := recordArchive(ctx, rd, paths, cfg, o.batchSize, minThreshold(cfg, sweep))
 	stopProgress()
 	if err != nil {
 		return err
@@ -133,6 +133,7 @@ func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	sweepStart := time.Now()
 	rep := newTuneReport(cfg, cfgName, paths, rec, labels)
+	rep.addCalibration(cal)
 	cur := refold(rec, cfg)
 	if !sameFindings(cur, base) {
 		// Refold shares the folding code with replay; a difference here
@@ -175,10 +176,12 @@ func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // recordArchive reads the inputs once through the engine, as replay does
 // (memory store, batches of batchSize), with the signal recording on. It
 // returns the recording and the findings of that pass, by ID.
-func recordArchive(ctx context.Context, rd *events.Reader, paths []string, cfg *detectors.Config, batchSize int, minScore float64) (*detectors.Recording, map[string]detectors.Finding, error) {
+func recordArchive(ctx context.Context, rd *events.Reader, paths []string, cfg *detectors.Config, batchSize int, minScore float64) (*detectors.Recording, map[string]detectors.Finding, *detectors.Calibration, error) {
 	eng := detectors.NewEngine(cfg, baselines.NewMemory(), slog.New(slog.DiscardHandler))
 	rec := &detectors.Recording{MinScore: minScore}
 	eng.Recording = rec
+	cal := &detectors.Calibration{}
+	eng.Calibration = cal
 	findings := map[string]detectors.Finding{}
 	batch := make([]events.Event, 0, batchSize)
 	var processErr error
@@ -212,13 +215,13 @@ func recordArchive(ctx context.Context, rd *events.Reader, paths []string, cfg *
 	}
 	switch {
 	case readErr != nil:
-		return nil, nil, readErr
+		return nil, nil, nil, readErr
 	case processErr != nil:
-		return nil, nil, processErr
+		return nil, nil, nil, processErr
 	case ctx.Err() != nil:
-		return nil, nil, errors.New("interrupted")
+		return nil, nil, nil, errors.New("interrupted")
 	}
-	return rec, findings, nil
+	return rec, findings, cal, nil
 }
 
 // refold returns the findings of the recorded stream under cfg, by ID,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -47,10 +48,14 @@ type tuneReport struct {
 	TopPrincipals   []principalTally `json:"top_principals"`
 	// Shadow lists the shadow detectors' would-be findings with the
 	// current config (the promotion report).
-	Shadow       []findingRef   `json:"shadow_findings"`
-	Labels       []labelOutcome `json:"labels,omitempty"`
-	ReadSeconds  float64        `json:"read_seconds"`
-	SweepSeconds float64        `json:"sweep_seconds"`
+	Shadow []findingRef   `json:"shadow_findings"`
+	Labels []labelOutcome `json:"labels,omitempty"`
+	// Calibration compares the novelty estimate with what the archive's
+	// mature principals did: per bucket of predicted chance of a new
+	// value, over all dimensions (detectors.Calibration).
+	Calibration  []calibrationRow `json:"novelty_calibration"`
+	ReadSeconds  float64          `json:"read_seconds"`
+	SweepSeconds float64          `json:"sweep_seconds"`
 
 	cfg    *detectors.Config
 	labels []tuneLabel
@@ -105,6 +110,69 @@ type principalTally struct {
 	Principal string `json:"principal"`
 	Name      string `json:"name"`
 	Findings  int    `json:"findings"`
+}
+
+// calibrationRow is one bucket of predictions.
+type calibrationRow struct {
+	From         float64 `json:"predicted_from"`
+	To           float64 `json:"predicted_to"`
+	Observations int     `json:"observations"`
+	NewValues    int     `json:"new_values"`
+	Predicted    float64 `json:"mean_predicted"`
+	Observed     float64 `json:"observed_rate"`
+	// Judged says the bucket has enough observations
+	// (detectors.CalMinObservations) for its ratio to mean something.
+	Judged bool `json:"judged"`
+}
+
+func (r *tuneReport) addCalibration(cal *detectors.Calibration) {
+	for i, b := range cal.All {
+		if b.N == 0 {
+			continue
+		}
+		lo, hi := detectors.BucketRange(i)
+		r.Calibration = append(r.Calibration, calibrationRow{From: lo, To: hi, Observations: b.N, NewValues: b.New,
+			Predicted: b.Mean(), Observed: b.Rate(), Judged: b.N >= detectors.CalMinObservations})
+	}
+}
+
+// calibrationPlot draws each bucket's observed rate of new values against
+// its mean predicted chance, on log scales, with the diagonal and the
+// factor-of-two band a calibrated estimator stays within.
+func (r *tuneReport) calibrationPlot() (*plot.Plot, error) {
+	p := newPlot("Novelty calibration", "mean predicted chance of a new value", "observed rate of new values")
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	lo, hi := 1e-5, 1.0
+	var pts plotter.XYs
+	for _, c := range r.Calibration {
+		if !c.Judged || c.NewValues == 0 {
+			continue
+		}
+		pts = append(pts, plotter.XY{X: c.Predicted, Y: c.Observed})
+		lo = math.Min(lo, math.Min(c.Predicted, c.Observed)/2)
+	}
+	for _, f := range []float64{0.5, 1, 2} {
+		l, err := plotter.NewLine(plotter.XYs{{X: lo, Y: lo * f}, {X: hi, Y: hi * f}})
+		if err != nil {
+			return nil, err
+		}
+		l.Color = colMuted
+		if f == 1 {
+			l.Color = colMain
+		}
+		p.Add(l)
+	}
+	if len(pts) > 0 {
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, err
+		}
+		sc.Color = colCurrent
+		p.Add(sc)
+	}
+	p.X.Min, p.Y.Min, p.X.Max, p.Y.Max = lo, lo, hi, hi
+	return p, nil
 }
 
 type labelOutcome struct {
@@ -312,6 +380,7 @@ func (r *tuneReport) finish() {
 var (
 	colCurrent = color.RGBA{R: 0xc0, G: 0x39, B: 0x2b, A: 0xff}
 	colMain    = color.RGBA{R: 0x2c, G: 0x6f, B: 0xbb, A: 0xff}
+	colMuted   = color.RGBA{R: 0xaa, G: 0xaa, B: 0xaa, A: 0xff}
 	colShadow  = color.RGBA{R: 0x8e, G: 0x8e, B: 0x8e, A: 0xff}
 )
 
@@ -492,6 +561,7 @@ func (r *tuneReport) figures() ([]figure, error) {
 		list = append(list, mk{"volume-" + id, func() (*plot.Plot, error) { return r.volumePlot(id) }, 9 * vg.Centimeter, 6 * vg.Centimeter})
 	}
 	list = append(list, mk{"principals", r.principalsPlot, 18 * vg.Centimeter, 8 * vg.Centimeter})
+	list = append(list, mk{"calibration", r.calibrationPlot, 12 * vg.Centimeter, 10 * vg.Centimeter})
 	out := make([]figure, 0, len(list))
 	for _, m := range list {
 		p, err := m.f()
@@ -560,6 +630,13 @@ With the current config: <b>{{.R.Current.Findings}}</b> routed findings (severit
 
 <h2>Top principals</h2>
 <figure class="plot" id="fig-principals">{{(index .Figs "principals").SVG}}</figure>
+
+<h2>Novelty calibration</h2>
+<p class="muted">For every event of a mature principal and every dimension with a value: the predicted chance of a new value against whether it was new, by bucket of prediction. A calibrated estimate stays between the grey lines (a factor of two) wherever a bucket has at least 200 observations (marked *).</p>
+<figure class="plot" id="fig-calibration">{{(index .Figs "calibration").SVG}}</figure>
+<table><tr><th>predicted</th><th>observations</th><th>new values</th><th>mean predicted</th><th>observed rate</th></tr>
+{{range .R.Calibration}}<tr><td>[{{printf "%.2g" .From}}, {{printf "%.2g" .To}})</td><td>{{.Observations}}{{if .Judged}} *{{end}}</td><td>{{.NewValues}}</td><td>{{printf "%.3g" .Predicted}}</td><td>{{printf "%.3g" .Observed}}</td></tr>
+{{end}}</table>
 
 <h2>Sweep points</h2>
 <p class="muted">Each row is exactly what <code>trailwatch replay</code> prints with that config. Appeared and disappeared compare with the current config (a finding is its principal and first event).</p>

@@ -25,7 +25,7 @@ func recordSample(t *testing.T, minScore float64) *detectors.Recording {
 	t.Helper()
 	cfg := config.Default()
 	rd := &events.Reader{Normalizer: &events.Normalizer{Keying: cfg.Keying}, Window: 16384}
-	rec, _, err := recordArchive(context.Background(), rd, []string{samplePath}, cfg, 100, minScore)
+	rec, _, _, err := recordArchive(context.Background(), rd, []string{samplePath}, cfg, 100, minScore)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func recordSample(t *testing.T, minScore float64) *detectors.Recording {
 // the findings, so the comparison is not vacuous.
 func TestTuneMatchesReplay(t *testing.T) {
 	rec := recordSample(t, 0.01)
-	base, _, err := replay(t, "--quiet", samplePath)
+	base, _, err := replay(t, "--quiet", "--config", sampleConfig, samplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,22 +143,23 @@ func TestTuneBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(string(html), "<svg"); got != 14 {
-		t.Errorf("report.html has %d SVG plots, want 14", got)
+	if got := strings.Count(string(html), "<svg"); got != 15 {
+		t.Errorf("report.html has %d SVG plots, want 15", got)
 	}
 }
 
-// TestTuneSample runs tune on the bundled sample with its labels: both
+// TestTuneSample runs tune on the bundled sample with its labels, under the
+// sample organization's configuration (its named CI network): both
 // reports are written, the current point equals replay, every labelled
 // attack is caught and no benign case alerted, and the sweep moves.
 func TestTuneSample(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := run([]string{"tune", "--progress", "never", "--labels", labelsPath, "--out", dir, "--points", "3", samplePath}, nil, &stdout, &stderr)
+	err := run([]string{"tune", "--progress", "never", "--config", sampleConfig, "--labels", labelsPath, "--out", dir, "--points", "3", samplePath}, nil, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("tune: %v\n%s", err, stderr.String())
 	}
-	base, _, err := replay(t, "--quiet", samplePath)
+	base, _, err := replay(t, "--quiet", "--config", sampleConfig, samplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +174,8 @@ func TestTuneSample(t *testing.T) {
 	if n := strings.Count(base, "\n"); rep.Current == nil || rep.Current.Findings != n {
 		t.Fatalf("current point: %+v, want %d findings as replay prints", rep.Current, n)
 	}
-	if c := rep.Current; c.Attacks != 6 || c.AttacksCaught != 6 || c.Benign != 6 || c.BenignAlerted != 0 {
-		t.Errorf("labels at the current config: %d/%d attacks caught, %d/%d benign alerted; want 6/6 and 0/6",
+	if c := rep.Current; c.Attacks != 10 || c.AttacksCaught != 10 || c.Benign != 8 || c.BenignAlerted != 0 {
+		t.Errorf("labels at the current config: %d/%d attacks caught, %d/%d benign alerted; want 10/10 and 0/8",
 			c.AttacksCaught, c.Attacks, c.BenignAlerted, c.Benign)
 	}
 	// 6 detectors x 3 thresholds, 4 band shifts, 4 other routing minimums.
@@ -203,8 +204,23 @@ func TestTuneSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(string(html), `<figure class="plot"`); got != 14 {
-		t.Errorf("report.html has %d plots, want 14 (per day, 6 volume, 6 score, principals)", got)
+	if got := strings.Count(string(html), `<figure class="plot"`); got != 15 {
+		t.Errorf("report.html has %d plots, want 15 (per day, 6 volume, 6 score, principals, calibration)", got)
+	}
+	// The calibration the report shows is the sample's: every judged
+	// bucket within a factor of two, as TestCalibrationOnSample requires.
+	judged := 0
+	for _, c := range rep.Calibration {
+		if !c.Judged {
+			continue
+		}
+		judged++
+		if c.NewValues > 0 && (c.Predicted/c.Observed > 2 || c.Predicted/c.Observed < 0.5) {
+			t.Errorf("calibration bucket %+v: predicted not within a factor of two of observed", c)
+		}
+	}
+	if judged < 3 {
+		t.Errorf("report.json has %d judged calibration buckets: %+v", judged, rep.Calibration)
 	}
 	for _, banned := range []string{"http://", "https://"} {
 		for _, m := range regexp.MustCompile(`(src|href)="`+banned).FindAllString(string(html), -1) {

@@ -124,6 +124,15 @@ func From(ip string) Opt {
 	}
 }
 
+// FromProvider sets a source address inside the named network name (a CI
+// provider's, as thresholds.yaml networks: names it).
+func FromProvider(name, ip string) Opt {
+	return func(ev *events.Event) {
+		ev.Record.SourceIPAddress = ip
+		ev.Network = events.Network{Class: events.NetProvider, Key: events.NetworkKeyPrefix + name, Provider: name}
+	}
+}
+
 // FromAWS sets a source address owned by AWS (EC2) in region.
 func FromAWS(region, ip string) Opt {
 	return func(ev *events.Event) {

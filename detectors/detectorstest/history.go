@@ -44,7 +44,14 @@ type History struct {
 	// days (every day if zero), whatever the profile.
 	Daily     []func(t time.Time) events.Event
 	DailyDays int
-	Seed      uint64
+	// ChurnPerDay adds, on every active day, that many calls to APIs the
+	// principal never called before (a principal that keeps meeting new
+	// values: Terraform across many services, a platform team's role).
+	ChurnPerDay int
+	// Provider, when set, names the network the CI runners' egress
+	// (IPCI) belongs to, as a configured named network would.
+	Provider string
+	Seed     uint64
 }
 
 var (
@@ -159,12 +166,30 @@ func (h History) Events() []events.Event {
 				}
 			}
 		}
+		if h.ChurnPerDay > 0 && len(evs) > 0 {
+			like := evs[len(evs)/2]
+			for i := 0; i < h.ChurnPerDay; i++ {
+				api := fmt.Sprintf("churn%d:Update%d", d, i)
+				evs = append(evs, Event(h.Principal, api, like.Time.Add(time.Duration(i+1)*time.Second), func(ev *events.Event) {
+					ev.Network, ev.Record.SourceIPAddress = like.Network, like.Record.SourceIPAddress
+					UA(like.Record.UserAgent)(ev)
+					ev.AccessKeyID = like.AccessKeyID
+				}))
+			}
+		}
 		if len(h.Daily) > 0 && (h.DailyDays == 0 || d <= h.DailyDays) {
 			for _, f := range h.Daily {
 				evs = append(evs, f(day.Add(11*time.Hour)))
 			}
 		}
 		out = append(out, evs...)
+	}
+	if h.Provider != "" {
+		for i := range out {
+			if out[i].Record.SourceIPAddress == IPCI {
+				FromProvider(h.Provider, IPCI)(&out[i])
+			}
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
@@ -173,10 +198,12 @@ func (h History) Events() []events.Event {
 // Forget is the default forgetting period.
 const Forget = 90 * 24 * time.Hour
 
-// Train folds events into b, in the order given.
+// Train folds events into b, in the order given, as the engine does with
+// the default config (detectors.Learn: the events and the risks they took).
 func Train(b *detectors.Baseline, evs []events.Event) *detectors.Baseline {
+	cfg := detectors.DefaultConfig()
 	for i := range evs {
-		b.Observe(&evs[i], Forget)
+		detectors.Learn(cfg, b, &evs[i])
 	}
 	return b
 }

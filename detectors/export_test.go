@@ -1,0 +1,4 @@
+package detectors
+
+// TopStrings exposes topStrings to the fuzz target.
+var TopStrings = topStrings
