@@ -13,16 +13,16 @@ SAMPLE := testdata/sample/cloudtrail.jsonl.gz
 # (public addresses unclassified); the detect function bundles them (below).
 IP_RANGES ?= $(firstword $(wildcard build/aws-ip-ranges.json.gz ../shared/data/aws-ip-ranges.json.gz))
 IP_RANGES_FLAG := $(if $(IP_RANGES),--aws-ip-ranges $(IP_RANGES),)
-LAMBDA_FUNCTIONS := detect notify ipranges
+LAMBDA_FUNCTIONS := detect notify ipranges backfill
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 
 .PHONY: all demo test test-go test-rules fuzz-short vet fmt-check bench build build-lambda build-host cli clean ip-ranges release release-check
 
 all: build
 
-## demo: replay the bundled sample and print explained findings.
+## demo: replay the bundled sample, under its organization's configuration (the defaults and its CI provider's network), and print explained findings.
 demo:
-	$(GO) run ./cmd/trailwatch replay --format text $(IP_RANGES_FLAG) $(SAMPLE)
+	$(GO) run ./cmd/trailwatch replay --format text --config testdata/sample/thresholds.yaml $(IP_RANGES_FLAG) $(SAMPLE)
 
 ## test: vet, format check, Go tests (dynalite, goaws, the Lambda emulator), then the CDK app.
 test: npm-install vet fmt-check test-go test-rules fuzz-short test-infra
@@ -37,7 +37,7 @@ test-rules:
 ## fuzz-short: every parser's fuzz target for FUZZTIME each (seeds under testdata/fuzz/ run in test-go too).
 ## For a long run: go test -run '^$$' -fuzz '^FuzzPolicy$$' -fuzztime 1h ./detectors (one target per command).
 FUZZTIME ?= 5s
-FUZZ_TARGETS := ./detectors:FuzzPolicy ./detectors:FuzzDecodeBaseline ./events:FuzzScanRecord ./events:FuzzDecodeEnvelope ./events:FuzzDecode
+FUZZ_TARGETS := ./detectors:FuzzPolicy ./detectors:FuzzDecodeBaseline ./detectors:FuzzTopStrings ./events:FuzzScanRecord ./events:FuzzDecodeEnvelope ./events:FuzzDecode ./events:FuzzParseNetworkFile
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
