@@ -130,7 +130,7 @@ var vocabulary = map[string]vocab{
 	"event_selectors_reduced":      {argTrue, eventSelectorsReduced, "CloudTrail event selectors stop logging management or write events"},
 	"access_key_for_other_user":    {argTrue, accessKeyForAnother, "an access key is created for another IAM user (or by a non-user for itself)"},
 	"param_equals":                 {argPathValue, paramEquals, "the request parameter at path equals value (strings case-insensitively)"},
-	"param_contains":               {argPathValue, paramContains, "the request parameter at path contains value, case-insensitively"},
+	"param_contains":               {argPathValue, paramContains, "the request parameter at path (or an element of the list there) contains value, case-insensitively"},
 	"param_false":                  {argPath, paramFalse, "the request parameter at path is false"},
 	"param_present":                {argPath, paramPresent, "the request parameter at path is present"},
 	"actor_type":                   {argList, actorType, "userIdentity.type is one of the list (Root, IAMUser, AssumedRole…)"},
@@ -255,9 +255,18 @@ func paramEquals(_ *events.Event, p *params, c *Condition) verdict {
 }
 
 func paramContains(_ *events.Event, p *params, c *Condition) verdict {
+	want := strings.ToLower(c.Value)
 	for _, v := range p.at(c.Path) {
-		if strings.Contains(strings.ToLower(scalarString(v)), strings.ToLower(c.Value)) {
-			return risky("")
+		// A list of scalars (Lambda's layers) contains the value when an
+		// element does.
+		elems := []any{v}
+		if l, ok := v.([]any); ok {
+			elems = l
+		}
+		for _, e := range elems {
+			if strings.Contains(strings.ToLower(scalarString(e)), want) {
+				return risky("")
+			}
 		}
 	}
 	return safe
