@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -18,10 +12,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"gopkg.in/yaml.v3"
 
 	"github.com/trailwatch/trailwatch/config"
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/configparam"
 	"github.com/trailwatch/trailwatch/internal/emf"
 	"github.com/trailwatch/trailwatch/internal/lambdaenv"
 )
@@ -191,7 +185,7 @@ type ssmAPI interface {
 // configSource hands out the detection config: the embedded defaults when
 // no parameter is configured, otherwise thresholds.yaml from SSM Parameter
 // Store, fetched at most once per TTL. A document too large for one
-// parameter is deployed as a manifest naming its parts (readParts); it is
+// parameter is deployed as a manifest naming its parts (configparam.ReadParts); it is
 // used only when the parts' digest matches the manifest, else the read
 // counts as failed (a deployment in progress) and is retried after a TTL;
 // a manifest that cannot be read at all is rejected like a bad config. A new value that does not parse is
@@ -250,8 +244,8 @@ func (c *configSource) Get(ctx context.Context) (*detectors.Config, error) {
 	if c.cfg != nil && value == c.raw {
 		return c.cfg, nil
 	}
-	doc, err := readParts(ctx, c.client, value)
-	var bad *badManifestError
+	doc, err := configparam.ReadParts(ctx, c.client, value)
+	var bad *configparam.ManifestError
 	if err != nil && !errors.As(err, &bad) {
 		// Transient: parts unreadable or from another version than the
 		// manifest (a deployment in progress). Retried after a TTL.
@@ -304,97 +298,3 @@ func (c *configSource) protect(cfg *detectors.Config) *detectors.Config {
 	cfg.Protected = set
 	return cfg
 }
-
-// manifestFormat starts the value of a config parameter that names the
-// parts of a larger document (infra/internal/thresholds.Manifest).
-const manifestFormat = "format: trailwatch-config-parts/v1"
-
-// maxParts bounds the parts a manifest may name.
-const maxParts = 50
-
-// manifest is the value of a split config's parameter.
-type manifest struct {
-	Format   string   `yaml:"format"`
-	SHA256   string   `yaml:"sha256"`
-	Encoding string   `yaml:"encoding"`
-	Parts    []string `yaml:"parts"`
-}
-
-// isManifest reports whether a parameter value is a parts manifest: a
-// line of its own says so (a thresholds.yaml never has a format key).
-func isManifest(value string) bool {
-	for _, line := range strings.Split(value, "\n") {
-		if strings.TrimSpace(line) == manifestFormat {
-			return true
-		}
-	}
-	return false
-}
-
-// badManifestError is a parts manifest that can never be read: rejected
-// like a config that does not parse.
-type badManifestError struct{ err error }
-
-func (e *badManifestError) Error() string { return "parts manifest: " + e.err.Error() }
-func (e *badManifestError) Unwrap() error { return e.err }
-
-// readParts returns the config document a parameter value stands for:
-// the value itself, or, for a manifest, its parts read with GetParameters
-// (ten names a call), joined, decoded and checked against its digest.
-func readParts(ctx context.Context, client ssmAPI, value string) ([]byte, error) {
-	if !isManifest(value) {
-		return []byte(value), nil
-	}
-	var m manifest
-	if err := yaml.Unmarshal([]byte(value), &m); err != nil {
-		return nil, &badManifestError{err}
-	}
-	if m.Encoding != "gzip+base64" || len(m.Parts) == 0 || len(m.Parts) > maxParts || len(m.SHA256) != 64 {
-		return nil, &badManifestError{fmt.Errorf("want encoding gzip+base64, 1 to %d parts and a SHA-256", maxParts)}
-	}
-	got := map[string]string{}
-	for i := 0; i < len(m.Parts); i += 10 {
-		names := m.Parts[i:min(i+10, len(m.Parts))]
-		out, err := client.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
-		if err != nil {
-			return nil, fmt.Errorf("read config parts: %w", err)
-		}
-		if len(out.InvalidParameters) > 0 {
-			return nil, fmt.Errorf("read config parts: not found: %s", strings.Join(out.InvalidParameters, ", "))
-		}
-		for _, p := range out.Parameters {
-			got[aws.ToString(p.Name)] = aws.ToString(p.Value)
-		}
-	}
-	var enc strings.Builder
-	for _, n := range m.Parts {
-		v, ok := got[n]
-		if !ok {
-			return nil, fmt.Errorf("read config parts: %s missing from the answer", n)
-		}
-		enc.WriteString(v)
-	}
-	gz, err := base64.StdEncoding.DecodeString(enc.String())
-	if err != nil {
-		return nil, fmt.Errorf("decode config parts: %w", err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		return nil, fmt.Errorf("decode config parts: %w", err)
-	}
-	doc, err := io.ReadAll(io.LimitReader(zr, maxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("decode config parts: %w", err)
-	}
-	if len(doc) > maxConfigBytes {
-		return nil, fmt.Errorf("decode config parts: larger than %d bytes", maxConfigBytes)
-	}
-	sum := sha256.Sum256(doc)
-	if hex.EncodeToString(sum[:]) != strings.ToLower(m.SHA256) {
-		return nil, fmt.Errorf("config parts do not match the manifest's digest (parameters being updated?)")
-	}
-	return doc, nil
-}
-
-// maxConfigBytes bounds a decompressed config document.
-const maxConfigBytes = 4 << 20

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trailwatch/trailwatch/baselines"
 	"github.com/trailwatch/trailwatch/detectors"
+	"github.com/trailwatch/trailwatch/internal/configparam"
 	"github.com/trailwatch/trailwatch/internal/emf"
 	"github.com/trailwatch/trailwatch/internal/lambdatest"
 )
@@ -60,7 +61,7 @@ func splitConfig(t *testing.T, doc string, size int, prefix string) (string, map
 	enc := base64.StdEncoding.EncodeToString(buf.Bytes())
 	parts := map[string]string{}
 	sum := sha256.Sum256([]byte(doc))
-	m := manifestFormat + "\nsha256: " + hex.EncodeToString(sum[:]) + "\nencoding: gzip+base64\nparts:\n"
+	m := configparam.ManifestFormat + "\nsha256: " + hex.EncodeToString(sum[:]) + "\nencoding: gzip+base64\nparts:\n"
 	for i := 0; len(enc) > 0; i++ {
 		n := min(size, len(enc))
 		name := fmt.Sprintf("%s-part-%02d", prefix, i)

@@ -5,9 +5,9 @@
 // trailwatch-config-parts/v1" manifest with the SHA-256 of the document
 // and the names of its parts, the base64 of its gzip in order).
 //
-// The detect function keeps its own copy of this reading beside its
-// reload logic (functions/detect/config.go); both must accept the same
-// manifests.
+// The detect function reads its parameter with its own cache and reload
+// logic (functions/detect/config.go) and decodes the value with ReadParts,
+// so both accept the same manifests.
 package configparam
 
 import (
@@ -54,16 +54,30 @@ func Read(ctx context.Context, c SSMAPI, name string) ([]byte, error) {
 	if out.Parameter != nil {
 		value = aws.ToString(out.Parameter.Value)
 	}
-	doc, err := readParts(ctx, c, value)
+	doc, err := ReadParts(ctx, c, value)
 	if err != nil {
 		return nil, fmt.Errorf("config parameter %s: %w", name, err)
 	}
 	return doc, nil
 }
 
-// isManifest reports whether a parameter value is a parts manifest: a
+// ManifestError is a parts manifest that can never be read (it does not
+// parse, or names no parts, too many, or no digest): a caller rejects it as
+// it would a config that does not parse, where a failed read of the parts
+// may succeed later.
+type ManifestError struct{ Err error }
+
+func (e *ManifestError) Error() string { return "parts manifest: " + e.Err.Error() }
+func (e *ManifestError) Unwrap() error { return e.Err }
+
+// PartsReader is what ReadParts calls: GetParameters for the parts.
+type PartsReader interface {
+	GetParameters(ctx context.Context, in *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+}
+
+// IsManifest reports whether a parameter value is a parts manifest: a
 // line of its own says so (a thresholds.yaml never has a format key).
-func isManifest(value string) bool {
+func IsManifest(value string) bool {
 	for _, line := range strings.Split(value, "\n") {
 		if strings.TrimSpace(line) == ManifestFormat {
 			return true
@@ -80,16 +94,20 @@ type manifest struct {
 	Parts    []string `yaml:"parts"`
 }
 
-func readParts(ctx context.Context, c SSMAPI, value string) ([]byte, error) {
-	if !isManifest(value) {
+// ReadParts returns the config document a parameter value stands for: the
+// value itself, or, for a manifest, its parts read with GetParameters (ten
+// names a call), joined, decoded and checked against its digest. A manifest
+// that can never be read is a *ManifestError.
+func ReadParts(ctx context.Context, c PartsReader, value string) ([]byte, error) {
+	if !IsManifest(value) {
 		return []byte(value), nil
 	}
 	var m manifest
 	if err := yaml.Unmarshal([]byte(value), &m); err != nil {
-		return nil, fmt.Errorf("parts manifest: %w", err)
+		return nil, &ManifestError{err}
 	}
 	if m.Encoding != "gzip+base64" || len(m.Parts) == 0 || len(m.Parts) > MaxParts || len(m.SHA256) != 64 {
-		return nil, fmt.Errorf("parts manifest: want encoding gzip+base64, 1 to %d parts and a SHA-256", MaxParts)
+		return nil, &ManifestError{fmt.Errorf("want encoding gzip+base64, 1 to %d parts and a SHA-256", MaxParts)}
 	}
 	got := map[string]string{}
 	for i := 0; i < len(m.Parts); i += 10 {
