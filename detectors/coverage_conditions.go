@@ -97,13 +97,9 @@ func resourcePolicyOutsideAccount(ev *events.Event, p *params, _ *Condition) ver
 		}
 		return safe
 	}
-	target := firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
-	pol, ok, err := readPolicy(policyParam(m, "bucketPolicy", "policy", "resourcePolicy", "policyText"))
-	switch {
-	case !ok:
-		return safe
-	case err != nil:
-		return unreadable("set a resource policy Trailwatch could not read on "+target, err)
+	pol, target, v, done := resourcePolicy(m)
+	if done {
+		return v
 	}
 	for i := range pol.Statement {
 		st := &pol.Statement[i]

@@ -469,19 +469,31 @@ func grantsEveryone(_ *events.Event, p *params, _ *Condition) verdict {
 		}
 		return risky("granted invoke on function " + asString(m["functionName"]) + " to everyone (\"*\")").to("everyone")
 	}
-	target := firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
-	pol, ok, err := readPolicy(policyParam(m, "bucketPolicy", "policy", "resourcePolicy", "policyText"))
-	switch {
-	case !ok:
-		return safe
-	case err != nil:
-		return unreadable("set a resource policy Trailwatch could not read on "+target, err)
+	pol, target, v, done := resourcePolicy(m)
+	if done {
+		return v
 	}
 	st, public := pol.PublicStatement()
 	if !public {
 		return safe
 	}
 	return risky(fmt.Sprintf("granted %v on %s to everyone (%s)", []string(st.Action), target, publicPhrase(st))).to("everyone")
+}
+
+// resourcePolicy reads the resource policy a call sets (on a bucket, key,
+// secret or repository) and names its target. done is true when there is
+// nothing to judge further: no policy (v is safe) or one that cannot be read
+// (v is the lesser, unreadable verdict).
+func resourcePolicy(m map[string]any) (pol *Policy, target string, v verdict, done bool) {
+	target = firstNonEmpty(asString(m["bucketName"]), asString(m["keyId"]), asString(m["secretId"]), asString(m["repositoryName"]))
+	pol, ok, err := readPolicy(policyParam(m, "bucketPolicy", "policy", "resourcePolicy", "policyText"))
+	switch {
+	case !ok:
+		return nil, target, safe, true
+	case err != nil:
+		return nil, target, unreadable("set a resource policy Trailwatch could not read on "+target, err), true
+	}
+	return pol, target, safe, false
 }
 
 // publicACL judges an ACL set on a bucket or object, or given at bucket
