@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // MaxRecordBytes bounds one record's encoded size. CloudTrail itself
@@ -33,27 +34,61 @@ type Decoder struct {
 // Decode reads all records from r. It returns an error only when reading
 // the underlying input fails; decoding problems are reported through Skip.
 func (d *Decoder) Decode(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := getBufReader(r)
+	defer putBufReader(br)
 	var src *bufio.Reader = br
-	var zr *gzip.Reader
 	if magic, _ := br.Peek(2); bytes.Equal(magic, gzipMagic) {
-		var err error
-		zr, err = gzip.NewReader(br)
+		zr, err := getGzipReader(br)
 		if err != nil {
 			d.skip(SkipCorruptGzip, err.Error())
 			return nil
 		}
-		defer zr.Close()
-		src = bufio.NewReaderSize(zr, 64<<10)
+		defer gzipReaders.Put(zr)
+		src = getBufReader(zr)
+		defer putBufReader(src)
 	}
 	err := d.decodePlain(src)
-	if err != nil && zr != nil {
+	if err != nil && src != br {
 		// The compressed stream is corrupt or truncated: what was decoded
 		// before stands, the rest of the file is one counted skip.
 		d.skip(SkipCorruptGzip, shortErr(err))
 		return nil
 	}
 	return err
+}
+
+// An archive holds thousands of small files: the read buffers and gzip
+// readers (about 45 KB of window and tables) serve one file after another
+// instead of being allocated and cleared for each.
+var (
+	bufReaders  sync.Pool // *bufio.Reader of 64 KB
+	gzipReaders sync.Pool // *gzip.Reader
+)
+
+func getBufReader(r io.Reader) *bufio.Reader {
+	if br, ok := bufReaders.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 64<<10)
+}
+
+// putBufReader returns br to the pool, without its reader.
+func putBufReader(br *bufio.Reader) {
+	br.Reset(nil)
+	bufReaders.Put(br)
+}
+
+// getGzipReader returns a gzip reader of r from the pool; put it back
+// after use (and not after an error here).
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
 }
 
 var containerKeys = [][]byte{[]byte(`"Records"`), []byte(`"Messages"`)}

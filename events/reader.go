@@ -86,7 +86,8 @@ type Reader struct {
 	All bool
 	// S3 reads s3://bucket/prefix inputs.
 	S3 S3API
-	// Parallel bounds the S3 requests in flight; zero means 8.
+	// Parallel bounds the S3 requests in flight; zero means
+	// DefaultS3Parallel.
 	Parallel int
 	// Since and Until, when set, keep only events with Since <= eventTime
 	// < Until. For s3:// inputs in the CloudTrail layout they also pick
@@ -420,7 +421,9 @@ func (r *Reader) streamEvents(ctx context.Context, s stream, window, ahead int) 
 					return
 				}
 				r.Stats.Bytes.Add(int64(f.size))
-				if err := dec.Decode(bytes.NewReader(f.body)); err != nil {
+				err := dec.Decode(bytes.NewReader(f.body.Bytes()))
+				putBuffer(f.body)
+				if err != nil {
 					r.skip(source, SkipUnreadable, err.Error())
 				}
 			} else if err := r.decodeFile(file, &dec); err != nil {

@@ -4,27 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/trailwatch/trailwatch/internal/archivetest"
 	"github.com/trailwatch/trailwatch/internal/testenv"
 )
 
-// benchArchive is the sample laid out as an organization trail's archive,
-// once per process and file window: in a bucket of an in-process S3 API
-// server (gofakes3 on loopback) and in a local directory.
+// benchArchive is the sample laid out as an organization trail's archive
+// in a local directory, once per process and file window.
 type benchArchive struct {
 	once    sync.Once
-	url     string
 	dir     string
 	records int
 	files   int
@@ -33,7 +27,7 @@ type benchArchive struct {
 
 var benchArchives = map[time.Duration]*benchArchive{5 * time.Minute: {}, time.Hour: {}}
 
-func archiveForBench(b *testing.B, window time.Duration) (url, dir string, records, files int) {
+func archiveForBench(b *testing.B, window time.Duration) (dir string, records, files int) {
 	a := benchArchives[window]
 	a.once.Do(func() {
 		recs, err := archivetest.ReadJSONL(samplePath)
@@ -46,16 +40,6 @@ func archiveForBench(b *testing.B, window time.Duration) (url, dir string, recor
 			a.err = err
 			return
 		}
-		srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-		c := testenv.S3Client(srv.URL)
-		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("org-trail")}); err != nil {
-			a.err = err
-			return
-		}
-		if err := archivetest.Upload(context.Background(), c, "org-trail", fs); err != nil {
-			a.err = err
-			return
-		}
 		if a.dir, err = os.MkdirTemp("", "trailwatch-archive-"); err != nil {
 			a.err = err
 			return
@@ -64,26 +48,69 @@ func archiveForBench(b *testing.B, window time.Duration) (url, dir string, recor
 			a.err = err
 			return
 		}
-		a.url, a.records, a.files = srv.URL, len(recs), len(fs)
+		a.records, a.files = len(recs), len(fs)
 	})
 	if a.err != nil {
 		b.Fatalf("archive: %v", a.err)
 	}
-	return a.url, a.dir, a.records, a.files
+	return a.dir, a.records, a.files
 }
 
+// TestMain removes the benchmarks' archive directories when the package's
+// tests and benchmarks are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, a := range benchArchives {
+		if a.dir != "" {
+			os.RemoveAll(a.dir)
+		}
+	}
+	os.Exit(code)
+}
+
+// s3ForBench serves the archive in dir as the bucket org-trail from an S3
+// API server (gofakes3) in a process of its own, on one core's worth of
+// threads (GOMAXPROCS=1), stopped when b ends. S3 is another machine:
+// in-process, the server's CPU (about as much as the client's per GET)
+// would be counted against the client, on one core doubly so.
+func s3ForBench(b *testing.B, dir string) *testenv.S3Proc {
+	return testenv.S3Process(b, "org-trail", dir, 1)
+}
+
+// cpuTime returns the CPU time (user and system) this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// localRate holds the local sub-benchmark's records/s and CPU per record by
+// file window and GOMAXPROCS, for the S3 sub-benchmark's ratios.
+var localRate = map[string][2]float64{}
+
 // BenchmarkArchiveRead replays the sample's archive in the organization
-// trail layout from local files and from the S3 API server, with the memory
-// store: what reading S3 costs against local files. The sample is sparse
-// (about 3 records per 5-minute file, 9,500 files), so per-request costs
-// dominate; hourly files (about 13 records each) are closer to a busy
-// account's. Run with -cpu 1 and without.
+// trail layout from local files and from an S3 API server in another
+// process (s3ForBench), with the memory store: what reading S3 costs
+// against local files. The sample is sparse (about 3 records per 5-minute
+// file, 10,900 files), so per-request costs dominate; hourly files (about
+// 16 records each) are closer to a busy account's. Run with -cpu 1 and
+// without.
+//
+// Besides records/s and files/s it reports the benchmark process's CPU per
+// record (cpu-µs/record: the client's cost whatever else the machine runs)
+// and, for S3, the server's (server-cpu-µs/record), S3 throughput over
+// local throughput (s3/local) and local CPU per record over S3's
+// (cpu-local/s3: the same ratio for a client that has its cores to
+// itself). The target is s3/local >= 0.8.
 func BenchmarkArchiveRead(b *testing.B) {
 	for _, w := range []struct {
 		name   string
 		window time.Duration
 	}{{"5min-files", 5 * time.Minute}, {"hourly-files", time.Hour}} {
-		url, dir, records, files := archiveForBench(b, w.window)
+		dir, records, files := archiveForBench(b, w.window)
+		srv := s3ForBench(b, dir)
 		for _, c := range []struct{ name, path string }{
 			{"local", dir},
 			{"s3", "s3://org-trail/AWSLogs/"},
@@ -91,13 +118,38 @@ func BenchmarkArchiveRead(b *testing.B) {
 			b.Run(w.name+"/"+c.name, func(b *testing.B) {
 				b.Setenv("AWS_ACCESS_KEY_ID", "")
 				b.Setenv("AWS_PROFILE", "")
+				cpu0 := cpuTime(b)
+				srv0, err := srv.CPU()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if err := run([]string{"replay", "--quiet", "--progress", "never", "--s3-endpoint", url, c.path}, nil, io.Discard, io.Discard); err != nil {
+					if err := run([]string{"replay", "--quiet", "--progress", "never", "--s3-endpoint", srv.URL, c.path}, nil, io.Discard, io.Discard); err != nil {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+				b.StopTimer()
+				n := float64(records) * float64(b.N)
+				rate := n / b.Elapsed().Seconds()
+				cpu := float64((cpuTime(b) - cpu0).Microseconds()) / n
+				b.ReportMetric(rate, "records/s")
 				b.ReportMetric(float64(files)*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+				b.ReportMetric(cpu, "cpu-µs/record")
+				key := fmt.Sprintf("%s/%d", w.name, runtime.GOMAXPROCS(0))
+				if c.name == "local" {
+					localRate[key] = [2]float64{rate, cpu}
+					return
+				}
+				srv1, err := srv.CPU()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64((srv1-srv0).Microseconds())/n, "server-cpu-µs/record")
+				if l, ok := localRate[key]; ok {
+					b.ReportMetric(rate/l[0], "s3/local")
+					b.ReportMetric(l[1]/cpu, "cpu-local/s3")
+				}
 			})
 		}
 	}
@@ -107,7 +159,8 @@ func BenchmarkArchiveRead(b *testing.B) {
 // archive on the S3 API server (the whole month): selected events applied
 // per second, DynamoDB writes included.
 func BenchmarkBackfillS3(b *testing.B) {
-	url, _, _, _ := archiveForBench(b, 5*time.Minute)
+	dir, _, _ := archiveForBench(b, 5*time.Minute)
+	srv := s3ForBench(b, dir)
 	ep := testenv.Dynalite(b)
 	b.Setenv("AWS_ACCESS_KEY_ID", "")
 	b.Setenv("AWS_PROFILE", "")
@@ -117,7 +170,7 @@ func BenchmarkBackfillS3(b *testing.B) {
 		var o backfillOptions
 		fs := backfillFlags(&o, io.Discard)
 		paths, err := parseInterleaved(fs, []string{"--endpoint", ep, "--table", fmt.Sprintf("tw-bench-%d-%d", b.N, i), "--create-table",
-			"--s3-endpoint", url, "--progress", "never", "--quiet", "--since", "2026-10-01", "--until", "2026-11-30", "s3://org-trail"})
+			"--s3-endpoint", srv.URL, "--progress", "never", "--quiet", "--since", "2026-10-01", "--until", "2026-11-30", "s3://org-trail"})
 		if err != nil {
 			b.Fatal(err)
 		}

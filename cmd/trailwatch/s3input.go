@@ -38,6 +38,9 @@ func newS3Client(ctx context.Context, region, endpoint string, parallel int) (*s
 	if endpoint != "" && !envHasCredentials() {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
 	}
+	if parallel <= 0 {
+		parallel = events.DefaultS3Parallel
+	}
 	opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = max(parallel, 10) + 2
 	})))
@@ -102,5 +105,5 @@ func archiveFlagSet(fs *flag.FlagSet, a *archiveFlags) {
 	fs.StringVar(&a.since, "since", "", "only events at or after this day (2006-01-02, UTC) or RFC 3339 time")
 	fs.StringVar(&a.until, "until", "", "only events before the end of this day (2006-01-02, inclusive) or before this RFC 3339 time")
 	fs.StringVar(&a.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL for s3:// inputs (an S3-compatible store; path-style addressing)")
-	fs.IntVar(&a.s3Parallel, "s3-parallel", 8, "S3 requests in flight for s3:// inputs")
+	fs.IntVar(&a.s3Parallel, "s3-parallel", events.DefaultS3Parallel, "S3 requests in flight for s3:// inputs (also the files read ahead)")
 }

@@ -23,6 +23,25 @@ var (
 	builds  = map[string]*buildResult{}
 )
 
+// buildCached builds the main package pkgPath (relative to the module
+// root) once per test binary and returns the shared binary's path (do not
+// modify it; BuildFunction hands out copies).
+func buildCached(t testing.TB, pkgPath string) string {
+	t.Helper()
+	buildMu.Lock()
+	b, ok := builds[pkgPath]
+	if !ok {
+		b = &buildResult{}
+		builds[pkgPath] = b
+	}
+	buildMu.Unlock()
+	b.once.Do(func() { b.path, b.err = build(pkgPath) })
+	if b.err != "" {
+		t.Fatalf("build %s: %s", pkgPath, b.err)
+	}
+	return b.path
+}
+
 // BuildFunction builds the Lambda function package pkgPath (an import path
 // such as "github.com/trailwatch/trailwatch/functions/notify", or a path
 // relative to the module root such as "./functions/notify") as a bootstrap
@@ -34,20 +53,9 @@ var (
 // parallel do not disturb each other).
 func BuildFunction(t testing.TB, pkgPath string) string {
 	t.Helper()
-	buildMu.Lock()
-	b, ok := builds[pkgPath]
-	if !ok {
-		b = &buildResult{}
-		builds[pkgPath] = b
-	}
-	buildMu.Unlock()
-
-	b.once.Do(func() { b.path, b.err = build(pkgPath) })
-	if b.err != "" {
-		t.Fatalf("build %s: %s", pkgPath, b.err)
-	}
+	built := buildCached(t, pkgPath)
 	dst := filepath.Join(t.TempDir(), "bootstrap")
-	if err := copyFile(b.path, dst); err != nil {
+	if err := copyFile(built, dst); err != nil {
 		t.Fatalf("copy bootstrap: %v", err)
 	}
 	return dst
