@@ -134,7 +134,10 @@ type handler struct {
 	parallel int
 	// reserve is how long before the invocation's deadline it stops.
 	reserve time.Duration
-	log     *slog.Logger
+	// now is the clock the run checks its deadline against (time.Now
+	// when nil; tests stop a run after a given number of batches).
+	now func() time.Time
+	log *slog.Logger
 }
 
 // Handle runs one invocation: a ListAccounts or a backfill.
@@ -206,6 +209,7 @@ func (h *handler) Backfill(ctx context.Context, in Input) (*Output, error) {
 		Account:   acct.ID,
 		NewerHint: "backfill into a table without newer state for this account",
 		Reserve:   h.reserve,
+		Now:       h.now,
 	}
 	res, err := warmstart.Run(ctx, job)
 	out := &Output{Account: acct.ID, Prefix: acct.Prefix, Files: rd.Stats.Files.Load(), Seconds: time.Since(start).Seconds()}

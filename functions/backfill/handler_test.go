@@ -265,13 +265,20 @@ func TestBackfillAccountResumes(t *testing.T) {
 	}
 	before := only(items(t, ep, "tw-cut", true), "P#"+acctB+":", "BACKFILL#"+other.Backfill)
 
-	// Account A with deadlines: each invocation may run a third of the
-	// uninterrupted run's time before its reserve.
+	// Account A with deadlines: each invocation stops after about a third
+	// of the batches the uninterrupted run applied. The run's clock moves
+	// one step per deadline check (after each batch), so where it stops
+	// does not depend on how fast this machine is.
 	h.reserve = 30 * time.Second
-	budget := max(took/3, 500*time.Millisecond)
+	const step = time.Second
+	batches := (ref.Applied + int64(h.batch) - 1) / int64(h.batch)
+	budget := time.Duration(max(batches/3, 1))*step + step/2
 	var runs []Output
 	for len(runs) < 50 {
-		ictx, cancel := context.WithTimeout(ctx, h.reserve+budget)
+		fake := time.Now().Add(time.Hour) // far from the real clock: the context never ends by itself
+		checks := 0
+		h.now = func() time.Time { checks++; return fake.Add(time.Duration(checks) * step) }
+		ictx, cancel := context.WithDeadline(ctx, fake.Add(h.reserve+budget))
 		out, err := invoke(ictx, t, h, input)
 		cancel()
 		if err != nil {
@@ -296,7 +303,7 @@ func TestBackfillAccountResumes(t *testing.T) {
 			t.Errorf("invocation %d: applied %d in all, the invocations' sum is %d", i+1, r.Applied, sum)
 		}
 	}
-	t.Logf("%d invocations of %v each: applied %v", len(runs), budget.Round(time.Millisecond), func() []int64 {
+	t.Logf("%d invocations stopping after %d batches each: applied %v", len(runs), max(batches/3, 1), func() []int64 {
 		var a []int64
 		for _, r := range runs {
 			a = append(a, r.AppliedNow)
