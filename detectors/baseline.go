@@ -304,7 +304,7 @@ func (b *Baseline) Observe(ev *events.Event, forget time.Duration) {
 }
 
 // observe is Observe with the event's resource already read (ResourceOf;
-// "" for a denied call).
+// ignored for a denied call).
 func (b *Baseline) observe(ev *events.Event, forget time.Duration, resource string) {
 	t := ev.Time
 	sec := t.Unix()
@@ -352,17 +352,8 @@ func (b *Baseline) observe(ev *events.Event, forget time.Duration, resource stri
 	}
 	b.countHour(sec)
 
-	b.see(DimAPI, APIValue(ev), day)
-	b.see(DimRegion, ev.Region, day)
-	if ev.InvokedBy == "" {
-		b.see(DimNetwork, ev.Network.Key, day)
-		b.see(DimUserAgent, ev.UAFamily, day)
-	}
-	if isLongTermKey(ev.AccessKeyID) {
-		b.see(DimAccessKey, ev.AccessKeyID, day)
-	}
-	if ev.ErrClass != events.ErrDenied {
-		b.see(DimResource, resource, day)
+	for d, v := range eventValues(ev, resource) {
+		b.see(Dim(d), v, day)
 	}
 	if ev.Mutating {
 		b.MutRate.observe(sec)

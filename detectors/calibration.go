@@ -67,8 +67,12 @@ func BucketRange(i int) (lo, hi float64) {
 }
 
 // eventValues are the values an event has in each dimension, as Observe
-// remembers them.
-func eventValues(ev *events.Event) [NumDims]string {
+// remembers them ("" where it has none; DimRisk is learned from the
+// high-risk detector, never here), given the event's resource
+// (ResourceOf): calls an AWS service made on the principal's behalf say
+// nothing of its network or user agent, and a denied call changed no
+// resource.
+func eventValues(ev *events.Event, resource string) [NumDims]string {
 	var v [NumDims]string
 	v[DimAPI] = APIValue(ev)
 	v[DimRegion] = ev.Region
@@ -80,17 +84,17 @@ func eventValues(ev *events.Event) [NumDims]string {
 		v[DimAccessKey] = ev.AccessKeyID
 	}
 	if ev.ErrClass != events.ErrDenied {
-		v[DimResource] = ResourceOf(ev)
+		v[DimResource] = resource
 	}
 	return v
 }
 
 // observe records an event's predictions against a baseline before the
 // event is observed.
-func (c *Calibration) observe(b *Baseline, ev *events.Event) {
-	vals := eventValues(ev)
+func (c *Calibration) observe(b *Baseline, ev *events.Event, resource string) {
+	vals := eventValues(ev, resource)
 	for d := range NumDims {
-		if vals[d] == "" || d == DimRisk {
+		if vals[d] == "" {
 			continue
 		}
 		p, _, _ := b.NewValueProbability(d)

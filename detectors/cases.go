@@ -41,8 +41,13 @@ type CaseSignal struct {
 	Title    string         `json:"title"`
 	Reason   string         `json:"reason"`
 	Evidence map[string]any `json:"evidence,omitempty"`
-	// Learn is the signal's risk to remember; a case does not keep it.
-	Learn string `json:"-"`
+}
+
+// caseSignal is what a case keeps of a signal (not the risk it teaches the
+// baseline, Signal.Learn).
+func caseSignal(s Signal) CaseSignal {
+	return CaseSignal{Detector: s.Detector, Subject: s.Subject, Group: s.Group, Score: s.Score,
+		Floor: s.Floor, Title: s.Title, Reason: s.Reason, Evidence: s.Evidence}
 }
 
 // fold adds an event's signals to the principal's cases and returns the
@@ -179,13 +184,13 @@ func (cs *Case) addSignal(s Signal) bool {
 	for i := range cs.Signals {
 		if cs.Signals[i].Subject == s.Subject {
 			if s.Score > cs.Signals[i].Score {
-				cs.Signals[i] = CaseSignal(s)
+				cs.Signals[i] = caseSignal(s)
 				return true
 			}
 			return false
 		}
 	}
-	cs.Signals = append(cs.Signals, CaseSignal(s))
+	cs.Signals = append(cs.Signals, caseSignal(s))
 	return true
 }
 

@@ -363,12 +363,12 @@ func (e *Engine) apply(st *State, evs []*events.Event) ([]Update, map[string]int
 			e.Recording.record(ev, raw)
 		}
 		e.foldEvent(st, ev, raw, &fo)
-		if e.Calibration != nil && c.Mature {
-			e.Calibration.observe(b, ev)
-		}
 		res := ""
 		if ev.ErrClass != events.ErrDenied {
 			res = c.Resource(ev)
+		}
+		if e.Calibration != nil && c.Mature {
+			e.Calibration.observe(b, ev, res)
 		}
 		b.observe(ev, cfg.Forget, res)
 		for i := range raw {
