@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -96,12 +95,9 @@ usage.
 func runBackfill(args []string, stdout, stderr io.Writer) error {
 	var o backfillOptions
 	fs := backfillFlags(&o, stderr)
-	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageErr("%v", err)
+	paths, done, err := commandArgs(fs, args, false)
+	if done {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

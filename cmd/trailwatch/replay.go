@@ -115,22 +115,42 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// commandArgs parses a command's flags and the paths among them
+// (parseInterleaved). done is true when the command has nothing more to do:
+// --help was printed (err is nil), or the usage is wrong (err says how).
+// With needPaths, a command given no path prints its usage and fails.
+func commandArgs(fs *flag.FlagSet, args []string, needPaths bool) (paths []string, done bool, err error) {
+	paths, err = parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, true, nil
+	case err != nil:
+		return nil, true, usageErr("%v", err)
+	case needPaths && len(paths) == 0:
+		fs.Usage()
+		return nil, true, usageErr("%s needs at least one PATH (a file, a directory, or - for standard input)", fs.Name())
+	}
+	return paths, false, nil
+}
+
+// checkBatchSize refuses a --batch-size outside what the engine and the
+// baselines' remembered event IDs support.
+func checkBatchSize(n int) error {
+	if n < 1 || n > 10000 {
+		return usageErr("--batch-size must be between 1 and 10000")
+	}
+	return nil
+}
+
 func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var o replayOptions
 	fs := replayFlags(&o, stderr)
-	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageErr("%v", err)
+	paths, done, err := commandArgs(fs, args, true)
+	if done {
+		return err
 	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return usageErr("replay needs at least one PATH (a file, a directory, or - for standard input)")
-	}
-	if o.batchSize < 1 || o.batchSize > 10000 {
-		return usageErr("--batch-size must be between 1 and 10000")
+	if err := checkBatchSize(o.batchSize); err != nil {
+		return err
 	}
 	if o.format != "json" && o.format != "text" && o.format != "ocsf" {
 		return usageErr("--format must be json, text or ocsf")

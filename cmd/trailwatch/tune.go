@@ -78,22 +78,15 @@ func tuneFlags(o *tuneOptions, stderr io.Writer) *flag.FlagSet {
 func runTune(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var o tuneOptions
 	fs := tuneFlags(&o, stderr)
-	paths, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageErr("%v", err)
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return usageErr("tune needs at least one PATH (a file, a directory, or - for standard input)")
+	paths, done, err := commandArgs(fs, args, true)
+	if done {
+		return err
 	}
 	if o.points < 1 || o.points > 100 {
 		return usageErr("--points must be between 1 and 100")
 	}
-	if o.batchSize < 1 || o.batchSize > 10000 {
-		return usageErr("--batch-size must be between 1 and 10000")
+	if err := checkBatchSize(o.batchSize); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(o.configFile, stderr)
 	if err != nil {
