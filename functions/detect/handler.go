@@ -127,22 +127,8 @@ func (h *handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 			log.WarnContext(ctx, "message skipped: no record in it", "message_id", m.MessageId, "reason", events.SkipNotRecord)
 		}
 		for _, r := range recs {
-			e, err := norm.NormalizeSelected(r)
-			var se *events.SkipError
-			switch {
-			case errors.As(err, &se):
-				skipped[se.Reason]++
-				if se.Reason != events.SkipNotSelected {
-					log.WarnContext(ctx, "record skipped, it will not be retried",
-						"message_id", m.MessageId, "event_id", r.EventID, "reason", se.Reason, "detail", se.Detail)
-				}
-				// Not selected: not what the production rule forwards
-				// (read-only and not denied): counted and dropped, as
-				// replay does.
-				continue
-			case err != nil:
-				skipped[events.SkipMalformed]++
-				log.WarnContext(ctx, "record skipped", "message_id", m.MessageId, "event_id", r.EventID, "error", err)
+			e, ok := normalizeCounted(ctx, log, norm, r, skipped, "message_id", m.MessageId)
+			if !ok {
 				continue
 			}
 			msgsOf[e.ID] = append(msgsOf[e.ID], m.MessageId)
@@ -316,4 +302,28 @@ func (h *handler) checkSilence(ctx context.Context) {
 		emf.Metric{Name: metricWatchedSources, Unit: emf.Count, Value: float64(r.Watched)},
 		emf.Metric{Name: metricHeartbeatChecks, Unit: emf.Count, Value: 1},
 	)
+}
+
+// normalizeCounted normalizes a record with the production selection. A
+// record that cannot be used is counted in skipped by reason and logged
+// (with attrs saying where it came from), and never retried: a record not
+// selected (what the production rule does not forward: read-only and not
+// denied) is only counted, as replay does.
+func normalizeCounted(ctx context.Context, log *slog.Logger, norm *events.Normalizer, r *events.Record, skipped map[events.SkipReason]int, attrs ...any) (events.Event, bool) {
+	e, err := norm.NormalizeSelected(r)
+	var se *events.SkipError
+	switch {
+	case errors.As(err, &se):
+		skipped[se.Reason]++
+		if se.Reason != events.SkipNotSelected {
+			log.WarnContext(ctx, "record skipped, it will not be retried",
+				append(attrs, "event_id", r.EventID, "reason", se.Reason, "detail", se.Detail)...)
+		}
+		return e, false
+	case err != nil:
+		skipped[events.SkipMalformed]++
+		log.WarnContext(ctx, "record skipped, it will not be retried", append(attrs, "event_id", r.EventID, "error", err)...)
+		return e, false
+	}
+	return e, true
 }

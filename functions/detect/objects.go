@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -233,18 +232,7 @@ func (h *handler) readObject(ctx context.Context, o trailObject, norm *events.No
 	skipped := map[events.SkipReason]int{}
 	dec := events.Decoder{
 		Record: func(r *events.Record) {
-			e, err := norm.NormalizeSelected(r)
-			var se *events.SkipError
-			switch {
-			case errors.As(err, &se):
-				skipped[se.Reason]++
-				if se.Reason != events.SkipNotSelected {
-					log.WarnContext(ctx, "record skipped", "event_id", r.EventID, "reason", se.Reason, "detail", se.Detail)
-				}
-			case err != nil:
-				skipped[events.SkipMalformed]++
-				log.WarnContext(ctx, "record skipped", "event_id", r.EventID, "error", err)
-			default:
+			if e, ok := normalizeCounted(ctx, log, norm, r, skipped, "bucket", o.Bucket, "key", o.Key); ok {
 				evs = append(evs, e)
 			}
 		},
