@@ -120,9 +120,7 @@ func (g *gen) quiet(scenarios bool) {
 		c := g.lambdaSession(prod, dr, "us-east-1", t)
 		s := &seq{g: g, c: c, t: t, gap: 10}
 		snap := prod.snapshots[len(prod.snapshots)-1]
-		s.do("ec2:ModifySnapshotAttribute", callOpts{setReq: true, setResp: true,
-			req:  obj("snapshotId", snap, "createVolumePermission", obj("add", items(obj("userId", ExternalAccount))), "attributeType", "CREATE_VOLUME_PERMISSION"),
-			resp: obj("requestId", g.uuid(), "_return", true)})
+		s.shareSnapshot(snap, ExternalAccount)
 		g.label("snapshot-shared-new-account", KindAttack,
 			"Three hours after its nightly share with the disaster-recovery account "+AccountDR+", the "+drCopierFn+" function's role shares a snapshot with the unknown account "+ExternalAccount+": the API it calls every night, a counterparty it never had.",
 			c.id.ARN, prod.id, s.ids)
@@ -200,8 +198,6 @@ func (g *gen) drCopy(a *account, fn lambdaFn, d time.Time, to string) []string {
 	snap := "snap-0" + g.hex(16)
 	s.do("ec2:CreateSnapshot", callOpts{setReq: true, setResp: true, req: obj("volumeId", a.volumes[0], "description", "nightly DR copy"),
 		resp: obj("snapshotId", snap, "volumeId", a.volumes[0], "status", "pending")})
-	s.do("ec2:ModifySnapshotAttribute", callOpts{setReq: true, setResp: true,
-		req:  obj("snapshotId", snap, "createVolumePermission", obj("add", items(obj("userId", to))), "attributeType", "CREATE_VOLUME_PERMISSION"),
-		resp: obj("requestId", g.uuid(), "_return", true)})
+	s.shareSnapshot(snap, to)
 	return s.ids
 }

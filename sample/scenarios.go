@@ -39,6 +39,14 @@ func (s *seq) do(key string, o callOpts) {
 	s.ids = append(s.ids, s.g.emit(s.c, s.t, key, o))
 }
 
+// shareSnapshot grants createVolumePermission on an EBS snapshot to an
+// account.
+func (s *seq) shareSnapshot(snap, account string) {
+	s.do("ec2:ModifySnapshotAttribute", callOpts{setReq: true, setResp: true,
+		req:  obj("snapshotId", snap, "createVolumePermission", obj("add", items(obj("userId", account))), "attributeType", "CREATE_VOLUME_PERMISSION"),
+		resp: obj("requestId", s.g.uuid(), "_return", true)})
+}
+
 func (s *seq) deny(keys ...string) {
 	for _, k := range keys {
 		s.do(k, callOpts{deny: true})
@@ -153,9 +161,7 @@ func (g *gen) scenarios() {
 		db := prod.dbs[0]
 		s := &seq{g: g, c: c, t: t, gap: 40}
 		s.do("ec2:DescribeSnapshots", callOpts{})
-		s.do("ec2:ModifySnapshotAttribute", callOpts{setReq: true, setResp: true,
-			req:  obj("snapshotId", snap, "createVolumePermission", obj("add", items(obj("userId", ExternalAccount))), "attributeType", "CREATE_VOLUME_PERMISSION"),
-			resp: obj("requestId", g.uuid(), "_return", true)})
+		s.shareSnapshot(snap, ExternalAccount)
 		s.do("rds:DescribeDBSnapshots", callOpts{})
 		sn := db + "-manual-2026-11-02"
 		s.do("rds:ModifyDBSnapshotAttribute", callOpts{setReq: true, setResp: true,
