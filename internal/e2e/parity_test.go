@@ -289,22 +289,8 @@ func TestDeployedParity(t *testing.T) {
 
 	// 1. Replay: the CLI, as a user runs it.
 	cli := testenv.BuildFunction(t, "github.com/trailwatch/trailwatch/cmd/trailwatch")
-	var replayOut, replayErr bytes.Buffer
-	cmd := exec.CommandContext(ctx, cli, "replay", "--quiet", "--progress", "never",
-		"--batch-size", fmt.Sprint(det.BatchSize), "--aws-ip-ranges", ranges, samplePath)
-	cmd.Stdout, cmd.Stderr = &replayOut, &replayErr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("replay: %v\n%s", err, replayErr.String())
-	}
 	want := map[string]detectors.Severity{}
-	dec := json.NewDecoder(&replayOut)
-	for {
-		var f detectors.Finding
-		if err := dec.Decode(&f); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("replay output: %v", err)
-		}
+	for _, f := range replayCLI(ctx, t, cli, "--batch-size", fmt.Sprint(det.BatchSize), "--aws-ip-ranges", ranges, samplePath) {
 		want[f.ID] = f.Severity
 	}
 	if len(want) == 0 {
@@ -522,4 +508,27 @@ func noteFinding(t *testing.T, n notify.SNSEnvelope) detectors.Finding {
 		t.Fatalf("notification message is not a finding: %v\n%.300s", err, n.Message)
 	}
 	return f
+}
+
+// replayCLI runs the built CLI's replay with args (quiet, no progress bar)
+// and returns the findings it prints.
+func replayCLI(ctx context.Context, t *testing.T, cli string, args ...string) []detectors.Finding {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, cli, append([]string{"replay", "--quiet", "--progress", "never"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, errOut.String())
+	}
+	var fs []detectors.Finding
+	dec := json.NewDecoder(&out)
+	for {
+		var f detectors.Finding
+		if err := dec.Decode(&f); err == io.EOF {
+			return fs
+		} else if err != nil {
+			t.Fatalf("replay output: %v", err)
+		}
+		fs = append(fs, f)
+	}
 }

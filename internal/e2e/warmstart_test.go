@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -194,22 +193,8 @@ func TestWarmStart(t *testing.T) {
 	// every finding the live part delivered ends with the severity
 	// replay reports, and every routed finding replay opened in the live
 	// part was delivered.
-	var replayOut, replayErr bytes.Buffer
-	rc := exec.CommandContext(ctx, cli, "replay", "--quiet", "--progress", "never",
-		"--batch-size", fmt.Sprint(det.BatchSize), "--aws-ip-ranges", ranges, samplePath)
-	rc.Stdout, rc.Stderr = &replayOut, &replayErr
-	if err := rc.Run(); err != nil {
-		t.Fatalf("replay: %v\n%s", err, replayErr.String())
-	}
 	final := map[string]detectors.Finding{}
-	dec := json.NewDecoder(&replayOut)
-	for {
-		var f detectors.Finding
-		if err := dec.Decode(&f); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("replay output: %v", err)
-		}
+	for _, f := range replayCLI(ctx, t, cli, "--batch-size", fmt.Sprint(det.BatchSize), "--aws-ip-ranges", ranges, samplePath) {
 		final[f.ID] = f
 	}
 	var mismatch []string
